@@ -1,0 +1,1 @@
+"""Statistical analyses: survival tests, proportions, means, power and sample size."""

@@ -1,0 +1,1 @@
+"""Virtual patients: statistical, Bayesian, deep generative and mechanistic generators."""

@@ -1,0 +1,1 @@
+"""Protocols, the trial engine and the command line."""
