@@ -1,0 +1,203 @@
+"""Analysis of every simulated trial: each endpoint's test, each experimental arm
+against control, vectorized over replicates.
+
+Statistics are oriented so that a positive ``statistic`` favours the experimental arm
+(lower hazard for time-to-event endpoints; the protocol's ``better`` direction for binary
+and continuous ones). With ``sided: 1`` an arm is a success when its one-sided p-value is
+at most its alpha; with ``sided: 2`` when its two-sided p-value is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from analysis.cox import cox_treatment
+from analysis.logrank import logrank_test
+from analysis.means import ancova, t_test
+from analysis.proportions import cmh_test, proportions_test
+from trials.engine import AnalysisData, Layout, arm_effects, stratum_codes
+from trials.protocol import (
+    BinaryEndpoint,
+    CategoricalCovariate,
+    EndpointAnalysis,
+    Protocol,
+    TimeToEventEndpoint,
+)
+from trials.validation import endpoint_analysis
+
+CI_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One experimental arm against control, per replicate (arrays of shape ``(R,)``).
+
+    ``estimate`` is on the scale of the estimand's summary measure: log hazard ratio,
+    difference in proportions, log odds ratio or difference in means.
+    """
+
+    endpoint: str
+    arm: str
+    scale: str
+    true_value: float
+    estimate: np.ndarray
+    se: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    statistic: np.ndarray
+    p_value: np.ndarray
+    reject: np.ndarray
+    n_analysed: np.ndarray
+    events: np.ndarray
+
+
+def comparison_alpha(protocol: Protocol) -> float:
+    """Alpha of each comparison of the primary endpoint (Bonferroni over arms)."""
+    alpha = protocol.analysis.alpha
+    n_comparisons = len(protocol.experimental_arms)
+    if protocol.analysis.multiplicity == "bonferroni":
+        return alpha / n_comparisons
+    return alpha
+
+
+def analyse(
+    layout: Layout,
+    arm: np.ndarray,
+    covariates: dict[str, np.ndarray],
+    data: list[AnalysisData],
+    null: bool,
+) -> list[Comparison]:
+    """Every comparison of every endpoint in one chunk of replicates."""
+    protocol = layout.protocol
+    control = next(i for i, a in enumerate(protocol.arms) if a.control)
+    alpha = comparison_alpha(protocol)
+    out = []
+    for endpoint_data in data:
+        endpoint = endpoint_data.endpoint
+        spec = endpoint_analysis(protocol, endpoint)
+        truth = _true_values(protocol, endpoint, null)
+        for k, experimental in enumerate(protocol.arms):
+            if experimental.control:
+                continue
+            valid = endpoint_data.valid & ((arm == control) | (arm == k))
+            group = arm == k
+            out.append(
+                _compare(
+                    layout, endpoint_data, spec, covariates, valid, group, alpha,
+                    experimental.name, truth[k],
+                )
+            )
+    return out
+
+
+def _true_values(protocol: Protocol, endpoint, null: bool) -> np.ndarray:
+    """The estimand's value per arm for a reference patient (0 on the null)."""
+    effect = arm_effects(protocol, endpoint, null)
+    if (
+        isinstance(endpoint, BinaryEndpoint)
+        and endpoint.estimand.summary_measure == "difference_in_proportions"
+        and endpoint.effect.odds_ratio is not None
+    ):
+        from scipy.special import expit, logit
+
+        base = endpoint.control.rate
+        return expit(logit(base) + effect) - base
+    return effect
+
+
+def _compare(
+    layout: Layout,
+    data: AnalysisData,
+    spec: EndpointAnalysis,
+    covariates: dict[str, np.ndarray],
+    valid: np.ndarray,
+    group: np.ndarray,
+    alpha: float,
+    arm_name: str,
+    truth: float,
+) -> Comparison:
+    endpoint = data.endpoint
+    sided = layout.protocol.analysis.sided
+    strata = stratum_codes(layout, covariates, spec.strata) if spec.strata else None
+    n_analysed = valid.sum(axis=1)
+    events = np.full(valid.shape[0], np.nan)
+    df = None
+    z_crit = stats.norm.ppf(0.5 + CI_LEVEL / 2)
+    if isinstance(endpoint, TimeToEventEndpoint):
+        events = (data.event & valid).sum(axis=1).astype(float)
+        if spec.test == "cox":
+            fit = cox_treatment(data.time, data.event, group, valid=valid, strata=strata)
+            estimate, se = fit.log_hr, fit.se_log_hr
+        else:
+            fit = logrank_test(
+                data.time, data.event, group, valid=valid,
+                strata=strata if spec.test == "stratified_logrank" else None,
+            )
+            estimate, se = fit.log_hr, fit.se_log_hr
+        statistic = -fit.z
+        scale = "log_hazard_ratio"
+    elif spec.test in ("difference_in_proportions", "cmh"):
+        response = data.value.astype(bool)
+        if spec.test == "cmh":
+            fit = cmh_test(response, group, strata, valid=valid)
+            estimate = np.log(fit.common_odds_ratio)
+            se = np.full_like(estimate, np.nan)
+            scale = "log_odds_ratio"
+        else:
+            fit = proportions_test(response, group, valid=valid)
+            estimate, se = fit.difference, fit.se
+            scale = "difference_in_proportions"
+        statistic = fit.z if endpoint.better == "higher" else -fit.z
+    else:
+        y = data.value.astype(float)
+        if spec.test == "ancova":
+            design = _covariate_matrix(layout, covariates, spec.covariates)
+            fit = ancova(y, group, design, valid=valid)
+        else:
+            fit = t_test(y, group, valid=valid)
+        estimate, se, df = fit.difference, fit.se, fit.df
+        statistic = fit.t if endpoint.better == "higher" else -fit.t
+        z_crit = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
+        scale = "difference_in_means"
+    with np.errstate(invalid="ignore"):
+        if df is None:
+            one_sided = stats.norm.sf(statistic)
+        else:
+            one_sided = stats.t.sf(statistic, df)
+        p_value = one_sided if sided == 1 else 2 * np.minimum(one_sided, 1 - one_sided)
+        reject = p_value <= alpha
+        ci_lower, ci_upper = estimate - z_crit * se, estimate + z_crit * se
+    return Comparison(
+        endpoint=endpoint.name,
+        arm=arm_name,
+        scale=scale,
+        true_value=float(truth),
+        estimate=np.asarray(estimate, float),
+        se=np.asarray(se, float),
+        ci_lower=np.asarray(ci_lower, float),
+        ci_upper=np.asarray(ci_upper, float),
+        statistic=np.asarray(statistic, float),
+        p_value=np.asarray(p_value, float),
+        reject=np.asarray(reject, bool),
+        n_analysed=n_analysed,
+        events=events,
+    )
+
+
+def _covariate_matrix(layout: Layout, covariates, names: list[str]) -> np.ndarray | None:
+    """ANCOVA design columns: numeric covariates as they are, categorical ones as
+    indicators of every level but the first."""
+    if not names:
+        return None
+    columns = []
+    for name in names:
+        spec = layout.protocol.covariate(name)
+        values = covariates[name]
+        if isinstance(spec, CategoricalCovariate):
+            columns += [(values == level).astype(float) for level in range(1, len(spec.categories))]
+        else:
+            columns.append(values.astype(float))
+    return np.stack(columns, axis=-1)

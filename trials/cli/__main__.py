@@ -1,0 +1,3 @@
+from trials.cli import run
+
+run()

@@ -1,0 +1,116 @@
+"""Simulate a protocol: power and type I error with Monte Carlo error, events, duration
+and estimates, written to a run directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from trials.cli.common import load_protocol
+from trials.run import simulate_to_directory
+
+NAME = "simulate"
+
+
+def command(
+    protocol_file: Path = typer.Argument(..., help="Protocol YAML file."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run directory to create (default: runs/<protocol id>)."
+    ),
+    replicates: int | None = typer.Option(
+        None, "--replicates", "-r", min=1, help="Number of simulated trials (default: protocol)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Seed (default: protocol)."),
+    chunk_size: int | None = typer.Option(
+        None, "--chunk-size", min=1, help="Replicates per chunk (memory; results unchanged)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    protocol = load_protocol(protocol_file)
+    out = out or Path("runs") / protocol.id
+    n_total = replicates or protocol.simulation.n_replicates
+    console = Console(stderr=True)
+    show = not quiet and not as_json and sys.stderr.isatty()
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, disable=not show, transient=True,
+    ) as bar:
+        task = bar.add_task(f"simulating {protocol.id}", total=n_total)
+        result, summary = simulate_to_directory(
+            protocol, protocol_file, out, n_replicates=replicates, seed=seed,
+            chunk_size=chunk_size, overwrite=overwrite,
+            progress=lambda n: bar.advance(task, n),
+        )
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, allow_nan=False))
+        return
+    print_summary(summary, result.timings, out)
+
+
+def _rate(cell: dict | None) -> str:
+    if not cell:
+        return "-"
+    return (
+        f"{cell['rate']:.4f} ± {cell['mcse']:.4f} "
+        f"[{cell['ci_lower']:.4f}, {cell['ci_upper']:.4f}]"
+    )
+
+
+def print_summary(summary: dict, timings: dict, out: Path) -> None:
+    console = Console()
+    p = summary["protocol"]
+    console.print(
+        f"[bold]{p['id']}[/bold] v{p['version']} — {p['title']}\n"
+        f"{summary['n_replicates']:,} replicates, seed {summary['seed']}, "
+        f"alpha {summary['alpha']} ({'one' if summary['sided'] == 1 else 'two'}-sided)"
+    )
+    table = Table(title="Operating characteristics (rate ± Monte Carlo SE [exact 95% CI])")
+    for column in ("scenario", "endpoint", "arm", "rejection rate", "events", "analysed",
+                   "duration (months)", "estimate (true)", "bias", "coverage"):
+        table.add_column(column, justify="left" if column in ("scenario", "endpoint", "arm") else "right")
+    for row in summary["operating_characteristics"]:
+        cell = {
+            "rate": row["rejection_rate"], "mcse": row["rejection_mcse"],
+            "ci_lower": row["rejection_ci_lower"], "ci_upper": row["rejection_ci_upper"],
+        }
+        table.add_row(
+            row["scenario"], row["endpoint"], row["arm"], _rate(cell),
+            _num(row.get("events_mean"), ".1f"), _num(row.get("n_analysed_mean"), ".1f"),
+            _num(row.get("analysis_time_mean"), ".1f"),
+            _estimate(row), _num(row.get("estimate_bias"), "+.4f"),
+            _num(row.get("estimate_coverage"), ".3f"),
+        )
+    console.print(table)
+    analytic = summary.get("analytic")
+    if analytic:
+        console.print(
+            f"Analytic ({analytic['method']}) power at {analytic['events']} events: "
+            f"{analytic['power']:.4f}"
+        )
+    console.print(
+        f"Simulated in {timings['simulate_seconds']:.2f} s. Run directory: {out}"
+    )
+
+
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _estimate(row: dict) -> str:
+    mean, true = row.get("estimate_mean"), row.get("estimate_true_value")
+    if mean is None or true is None:
+        return "-"
+    if row.get("scale") in ("log_hazard_ratio", "log_odds_ratio"):
+        import math
+
+        label = "HR" if row["scale"] == "log_hazard_ratio" else "OR"
+        return f"{label} {math.exp(mean):.3f} ({math.exp(true):.3f})"
+    return f"{mean:.4f} ({true:.4f})"

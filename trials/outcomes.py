@@ -1,0 +1,152 @@
+"""Outcome models: times to event, dropout and intercurrent events; binary and
+continuous responses. All functions work on arrays (replicates × patients) and turn
+uniform draws into outcomes by inversion, so that a changed effect moves each simulated
+patient's outcome monotonically (common random numbers across a grid of effects)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit, ndtri
+
+from generators.parametric import covariate_mean
+from trials.protocol import (
+    BinaryCovariate,
+    CategoricalCovariate,
+    Covariate,
+    DropoutModel,
+    ExponentialControl,
+    PiecewiseExponentialControl,
+    SurvivalControl,
+    WeibullControl,
+)
+
+MONTHS_PER_YEAR = 12.0
+
+
+@dataclass(frozen=True)
+class PiecewiseHazard:
+    """A piecewise-constant hazard: ``hazards[j]`` from ``starts[j]`` (``starts[0] = 0``)."""
+
+    starts: np.ndarray
+    hazards: np.ndarray
+
+    @classmethod
+    def constant(cls, hazard: float) -> PiecewiseHazard:
+        return cls(np.array([0.0]), np.array([float(hazard)]))
+
+    @property
+    def cumulative_at_starts(self) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(np.diff(self.starts) * self.hazards[:-1])])
+
+    def cumulative(self, t: np.ndarray) -> np.ndarray:
+        """The cumulative hazard at ``t``."""
+        piece = np.searchsorted(self.starts, t, side="right") - 1
+        return self.cumulative_at_starts[piece] + (t - self.starts[piece]) * self.hazards[piece]
+
+    def inverse(self, target: np.ndarray) -> np.ndarray:
+        """The time at which the cumulative hazard reaches ``target`` (inf if never)."""
+        if len(self.starts) == 1:
+            if self.hazards[0] == 0:
+                return np.full(np.shape(target), np.inf)
+            return target / self.hazards[0]
+        cum = self.cumulative_at_starts
+        # a zero-hazard piece has equal cumulative hazards at both ends: 'right' skips it
+        piece = np.searchsorted(cum, target, side="right") - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            time = self.starts[piece] + (target - cum[piece]) / self.hazards[piece]
+        return np.where(np.isnan(time), np.inf, time)
+
+
+def annual_rate_hazard(rate: float) -> float:
+    """Monthly hazard of an exponential with proportion ``rate`` within 12 months."""
+    return -np.log1p(-rate) / MONTHS_PER_YEAR
+
+
+def dropout_hazard(model: DropoutModel) -> PiecewiseHazard:
+    if model.piecewise:
+        starts = [0.0] + [p.until for p in model.piecewise[:-1]]
+        return PiecewiseHazard(
+            np.array(starts), np.array([annual_rate_hazard(p.annual_rate) for p in model.piecewise])
+        )
+    return PiecewiseHazard.constant(annual_rate_hazard(model.annual_rate or 0.0))
+
+
+def control_median(control: SurvivalControl) -> float:
+    """Median time to event in the control arm for a reference patient."""
+    if isinstance(control, WeibullControl):
+        return _weibull_scale(control) * np.log(2.0) ** (1.0 / control.shape)
+    hazard = control_hazard(control)
+    return float(hazard.inverse(np.array([np.log(2.0)]))[0])
+
+
+def control_hazard(control: ExponentialControl | PiecewiseExponentialControl) -> PiecewiseHazard:
+    if isinstance(control, ExponentialControl):
+        rate = control.hazard if control.hazard is not None else np.log(2.0) / control.median
+        return PiecewiseHazard.constant(rate)
+    return PiecewiseHazard(np.array([0.0, *control.breaks]), np.array(control.hazards))
+
+
+def _weibull_scale(control: WeibullControl) -> float:
+    if control.scale is not None:
+        return control.scale
+    return control.median / np.log(2.0) ** (1.0 / control.shape)
+
+
+def event_times(
+    control: SurvivalControl, exponentials: np.ndarray, log_hazard_ratio: np.ndarray
+) -> np.ndarray:
+    """Times to event under proportional hazards.
+
+    Solves ``H0(t) * exp(log_hazard_ratio) = E`` for standard exponential ``E``.
+    """
+    target = exponentials * np.exp(-log_hazard_ratio)
+    if isinstance(control, WeibullControl):
+        return _weibull_scale(control) * target ** (1.0 / control.shape)
+    if isinstance(control, ExponentialControl):
+        rate = control.hazard if control.hazard is not None else np.log(2.0) / control.median
+        return target / rate
+    return control_hazard(control).inverse(target)
+
+
+def linear_predictor(
+    effects: Mapping[str, float | Mapping[str, float]],
+    covariates: Mapping[str, np.ndarray],
+    specs: Mapping[str, Covariate],
+    shape: tuple[int, ...],
+) -> np.ndarray:
+    """Sum of covariate effects: per unit from the mean for numeric covariates, for
+    ``1`` vs ``0`` for binary ones, per level for categorical ones."""
+    lp = np.zeros(shape)
+    for name, effect in effects.items():
+        spec, values = specs[name], covariates[name]
+        if isinstance(spec, CategoricalCovariate):
+            per_level = np.array([effect.get(level, 0.0) for level in spec.categories])
+            lp += per_level[values]
+        elif isinstance(spec, BinaryCovariate):
+            lp += effect * values
+        else:
+            lp += effect * (values - covariate_mean(spec))
+    return lp
+
+
+def binary_responses(
+    uniforms: np.ndarray, control_rate: float, linear: np.ndarray, arm_effect: np.ndarray,
+    scale: str,
+) -> np.ndarray:
+    """Responses: ``logit p = logit(rate) + lp + log OR`` (``scale='logit'``) or
+    ``p = rate + risk difference`` (``scale='risk'``)."""
+    if scale == "logit":
+        probability = expit(logit(control_rate) + linear + arm_effect)
+    else:
+        probability = np.clip(control_rate + arm_effect, 0.0, 1.0)
+    return uniforms < probability
+
+
+def continuous_responses(
+    uniforms: np.ndarray, mean: float, sd: float, linear: np.ndarray, arm_effect: np.ndarray
+) -> np.ndarray:
+    """Normal responses ``mean + lp + difference + sd * Z`` with ``Z = Φ⁻¹(U)``."""
+    return mean + linear + arm_effect + sd * ndtri(uniforms)

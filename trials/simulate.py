@@ -1,0 +1,177 @@
+"""Simulate a protocol's operating characteristics: chunks of replicates through the
+engine and the analysis, into a per-replicate table and its summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.operating import OperatingCharacteristics
+from trials.analyse import Comparison, analyse
+from trials.engine import SCENARIOS, Layout, chunks, simulate_chunk
+from trials.protocol import Protocol
+
+#: Columns kept in memory for the summary when the full table streams to a sink.
+SUMMARY_COLUMNS = (
+    "scenario", "replicate", "endpoint", "arm", "scale", "true_value", "n_screened",
+    "n_analysed", "events", "analysis_time", "target_reached", "estimate", "se",
+    "ci_lower", "ci_upper", "reject",
+)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Result of :func:`simulate`.
+
+    Attributes
+    ----------
+    replicates : DataFrame
+        One row per scenario, replicate, endpoint and experimental arm. When the full
+        table was streamed to a sink, only :data:`SUMMARY_COLUMNS` are kept.
+    operating_characteristics : OperatingCharacteristics
+    """
+
+    protocol: Protocol
+    n_replicates: int
+    seed: int
+    chunk_size: int
+    scenarios: tuple[str, ...]
+    replicates: pd.DataFrame
+    operating_characteristics: OperatingCharacteristics
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        return self.operating_characteristics.summary()
+
+    def power(self, endpoint: str | None = None, arm: str | None = None) -> float:
+        """Rejection rate under the design effect (primary endpoint by default)."""
+        endpoint = endpoint or self.protocol.endpoints.primary.name
+        return self.operating_characteristics.rate("design", endpoint, arm)
+
+    def type_i_error(self, endpoint: str | None = None, arm: str | None = None) -> float:
+        """Rejection rate under the null (primary endpoint by default)."""
+        endpoint = endpoint or self.protocol.endpoints.primary.name
+        return self.operating_characteristics.rate("null", endpoint, arm)
+
+
+def simulate(
+    protocol: Protocol,
+    *,
+    n_replicates: int | None = None,
+    seed: int | None = None,
+    chunk_size: int | None = None,
+    scenarios: tuple[str, ...] = SCENARIOS,
+    n_draw: int | None = None,
+    sink: Callable[[pd.DataFrame], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    start: int = 0,
+) -> SimulationResult:
+    """Simulate the protocol ``n_replicates`` times under each scenario and analyse.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    n_replicates, seed, chunk_size : int, optional
+        Override the protocol's ``simulation`` settings. The results do not depend on
+        ``chunk_size``.
+    scenarios : tuple of {'design', 'null'}
+        ``design`` uses the protocol's effects; ``null`` sets every effect to none. Both
+        use the same random draws (common random numbers).
+    n_draw : int, optional
+        Lay out the random draws for this many patients (at least ``n_patients``), so
+        that designs of different sizes share their patients (common random numbers
+        across a grid of sample sizes).
+    sink : callable, optional
+        Called with each chunk's full per-replicate table (e.g. to write Parquet); the
+        returned result then keeps only the summary columns.
+    progress : callable, optional
+        Called with the number of replicates finished after each chunk.
+    start : int
+        First replicate index (to resume a run).
+    """
+    sim = protocol.simulation
+    n_replicates = sim.n_replicates if n_replicates is None else n_replicates
+    seed = sim.seed if seed is None else seed
+    n_patients = protocol.population.n_patients
+    layout = Layout(protocol, n_patients, max(n_draw or n_patients, n_patients))
+    chunk_size = chunk_size or sim.chunk_size or layout.default_chunk_size()
+    started = time.perf_counter()
+    frames = []
+    for replicates in chunks(n_replicates, chunk_size, start):
+        frame = simulate_replicates(layout, replicates, seed, scenarios)
+        if sink is not None:
+            sink(frame)
+            frame = frame[list(SUMMARY_COLUMNS)]
+        frames.append(frame)
+        if progress is not None:
+            progress(len(replicates))
+    simulated = time.perf_counter()
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    table = _categorical(table, protocol, scenarios)
+    oc = OperatingCharacteristics.from_replicates(table)
+    timings = {
+        "simulate_seconds": simulated - started,
+        "summarise_seconds": time.perf_counter() - simulated,
+    }
+    return SimulationResult(
+        protocol, n_replicates, seed, chunk_size, tuple(scenarios), table, oc, timings
+    )
+
+
+def simulate_replicates(
+    layout: Layout, replicates: np.ndarray, seed: int, scenarios=SCENARIOS
+) -> pd.DataFrame:
+    """The per-replicate table of one chunk."""
+    chunk = simulate_chunk(layout, replicates, seed, scenarios)
+    frames = []
+    for scenario, (cutoff, data) in chunk.scenarios.items():
+        comparisons = analyse(
+            layout, chunk.cohort.arm, chunk.cohort.covariates, data, null=scenario == "null"
+        )
+        for comparison in comparisons:
+            frames.append(
+                _comparison_frame(scenario, replicates, chunk.cohort.n_screened, cutoff, comparison)
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _comparison_frame(scenario, replicates, n_screened, cutoff, c: Comparison) -> pd.DataFrame:
+    n = len(replicates)
+    return pd.DataFrame(
+        {
+            "scenario": np.repeat(scenario, n),
+            "replicate": replicates.astype(np.int64),
+            "endpoint": np.repeat(c.endpoint, n),
+            "arm": np.repeat(c.arm, n),
+            "scale": np.repeat(c.scale, n),
+            "true_value": np.full(n, c.true_value),
+            "n_screened": n_screened.astype(np.int64),
+            "n_analysed": c.n_analysed.astype(np.int64),
+            "events": c.events,
+            "analysis_time": cutoff.analysis_time,
+            "target_reached": cutoff.target_reached,
+            "estimate": c.estimate,
+            "se": c.se,
+            "ci_lower": c.ci_lower,
+            "ci_upper": c.ci_upper,
+            "statistic": c.statistic,
+            "p_value": c.p_value,
+            "reject": c.reject,
+        }
+    )
+
+
+def _categorical(table: pd.DataFrame, protocol: Protocol, scenarios) -> pd.DataFrame:
+    if table.empty:
+        return table
+    endpoints = [protocol.endpoints.primary.name] + [e.name for e in protocol.endpoints.secondary]
+    arms = [a.name for a in protocol.experimental_arms]
+    return table.assign(
+        scenario=pd.Categorical(table["scenario"], categories=list(scenarios)),
+        endpoint=pd.Categorical(table["endpoint"], categories=endpoints),
+        arm=pd.Categorical(table["arm"], categories=arms),
+    )

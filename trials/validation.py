@@ -1,0 +1,410 @@
+"""Semantic checks of a protocol: rules that involve several fields.
+
+Each check returns ``(location, message)`` pairs; the loader maps each location to the
+line of the protocol file and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from trials.protocol import (
+    BinaryCovariate,
+    BinaryEndpoint,
+    CategoricalCovariate,
+    ContinuousEndpoint,
+    Endpoint,
+    EndpointAnalysis,
+    EventsTiming,
+    FollowUpTiming,
+    MinimizationRandomization,
+    PiecewiseExponentialControl,
+    Protocol,
+    SimpleRandomization,
+    StratifiedBlockRandomization,
+    TimeToEventEndpoint,
+    WeibullControl,
+    ExponentialControl,
+)
+
+Loc = tuple[str | int, ...]
+
+TESTS_FOR_MEASURE = {
+    "hazard_ratio": {"logrank", "stratified_logrank", "cox"},
+    "difference_in_proportions": {"difference_in_proportions"},
+    "odds_ratio": {"cmh"},
+    "difference_in_means": {"t_test", "ancova"},
+}
+MEASURES_FOR_TYPE = {
+    "time_to_event": {"hazard_ratio"},
+    "binary": {"difference_in_proportions", "odds_ratio"},
+    "continuous": {"difference_in_means"},
+}
+DEFAULT_TEST = {
+    "time_to_event": "logrank",
+    "binary": "difference_in_proportions",
+    "continuous": "t_test",
+}
+
+
+def check_protocol(protocol: Protocol) -> list[tuple[Loc, str]]:
+    """Every semantic problem of a protocol that parsed."""
+    problems: list[tuple[Loc, str]] = []
+    for check in (
+        _arms,
+        _covariates,
+        _eligibility,
+        _randomization,
+        _dropout,
+        _endpoints,
+        _analysis,
+    ):
+        problems.extend(check(protocol))
+    return problems
+
+
+def endpoint_analysis(protocol: Protocol, endpoint: Endpoint) -> EndpointAnalysis:
+    """The analysis of an endpoint: the protocol's, or the default for its type."""
+    if endpoint.name == protocol.endpoints.primary.name:
+        return protocol.analysis.primary
+    given = protocol.analysis.secondary.get(endpoint.name)
+    return given or EndpointAnalysis(test=DEFAULT_TEST[endpoint.type])
+
+
+def _arms(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    controls = [i for i, arm in enumerate(p.arms) if arm.control]
+    if len(controls) != 1:
+        yield ("arms",), f"exactly one arm must have 'control: true' (found {len(controls)})"
+    seen: set[str] = set()
+    for i, arm in enumerate(p.arms):
+        if arm.name in seen:
+            yield ("arms", i, "name"), f"arm name {arm.name!r} is used twice"
+        seen.add(arm.name)
+
+
+def _covariate_names(p: Protocol) -> set[str]:
+    return {c.name for c in p.population.covariates}
+
+
+def _covariates(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    seen: set[str] = set()
+    for i, cov in enumerate(p.population.covariates):
+        if cov.name in seen:
+            yield ("population", "covariates", i, "name"), f"covariate {cov.name!r} twice"
+        seen.add(cov.name)
+        if isinstance(cov, CategoricalCovariate):
+            total = sum(cov.categories.values())
+            if abs(total - 1.0) > 1e-6:
+                yield (
+                    ("population", "covariates", i, "categories"),
+                    f"category probabilities must sum to 1 (they sum to {total:.6g})",
+                )
+    pairs: set[frozenset[str]] = set()
+    for i, corr in enumerate(p.population.correlations):
+        for name in corr.between:
+            if name not in seen:
+                yield (
+                    ("population", "correlations", i, "between"),
+                    f"unknown covariate {name!r} (covariates: {_list(seen)})",
+                )
+        if corr.between[0] == corr.between[1]:
+            yield ("population", "correlations", i, "between"), "a covariate with itself"
+        key = frozenset(corr.between)
+        if key in pairs:
+            yield ("population", "correlations", i), "this pair is given twice"
+        pairs.add(key)
+    if p.population.correlations and all(
+        set(c.between) <= seen for c in p.population.correlations
+    ):
+        from generators.parametric import ParametricCovariates
+
+        try:
+            ParametricCovariates(p.population.covariates, p.population.correlations)
+        except ValueError as exc:
+            yield ("population", "correlations"), str(exc)
+
+
+def _eligibility(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    if not p.population.eligibility:
+        return
+    from generators.parametric import ParametricCovariates
+    from trials.expressions import parse_expression
+
+    try:
+        model = ParametricCovariates(p.population.covariates, p.population.correlations)
+    except (ValueError, KeyError):
+        return
+    parsed = []
+    for i, text in enumerate(p.population.eligibility):
+        try:
+            parsed.append(
+                parse_expression(text, model.numeric_names(), model.categorical_levels())
+            )
+        except ValueError as exc:
+            yield ("population", "eligibility", i), str(exc)
+    if len(parsed) != len(p.population.eligibility):
+        return
+    rng = np.random.default_rng(0)
+    covariates = model.transform(rng.standard_normal((100_000, model.n_latent)))
+    eligible = np.ones(100_000, dtype=bool)
+    for i, expression in enumerate(parsed):
+        try:
+            ok = expression.evaluate(covariates)
+        except ValueError as exc:
+            yield ("population", "eligibility", i), str(exc)
+            return
+        if not ok.any():
+            yield (
+                ("population", "eligibility", i),
+                "no simulated patient meets this criterion (0 of 100,000 screened)",
+            )
+            return
+        eligible &= ok
+    if not eligible.any():
+        yield (
+            ("population", "eligibility"),
+            "no simulated patient meets all criteria together (0 of 100,000 screened)",
+        )
+    elif eligible.mean() < 1e-3:
+        yield (
+            ("population", "eligibility"),
+            f"only {eligible.mean():.2e} of screened patients are eligible (at least 0.001)",
+        )
+
+
+def _factor_problems(p: Protocol, names, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    for j, name in enumerate(names):
+        cov = p.covariate(name)
+        if cov is None:
+            yield (*loc, j), f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"
+        elif not isinstance(cov, CategoricalCovariate | BinaryCovariate):
+            yield (*loc, j), f"{name!r} must be a binary or categorical covariate"
+
+
+def _randomization(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    scheme = p.randomization
+    if isinstance(scheme, SimpleRandomization):
+        return
+    if isinstance(scheme, MinimizationRandomization):
+        yield from _factor_problems(p, scheme.factors, ("randomization", "factors"))
+        return
+    allocations = [arm.allocation for arm in p.arms]
+    if any(a != int(a) for a in allocations):
+        yield (
+            ("randomization", "method"),
+            "permuted blocks need whole-number allocations (e.g. 2 and 1, not 0.67 and 0.33)",
+        )
+        return
+    total = int(sum(allocations))
+    for j, size in enumerate(scheme.block_sizes):
+        if size % total:
+            yield (
+                ("randomization", "block_sizes", j),
+                f"block size {size} is not a multiple of the allocation total {total}",
+            )
+        elif size > 12:
+            yield (("randomization", "block_sizes", j), "block sizes of at most 12 are supported")
+    if isinstance(scheme, StratifiedBlockRandomization):
+        yield from _factor_problems(p, scheme.strata, ("randomization", "strata"))
+
+
+def _dropout(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    arms = {arm.name for arm in p.arms}
+    models = [(("dropout", "all"), p.dropout.all)]
+    for name, model in p.dropout.by_arm.items():
+        if name not in arms:
+            yield ("dropout", "by_arm", name), f"unknown arm {name!r} (arms: {_list(arms)})"
+        models.append((("dropout", "by_arm", name), model))
+    for loc, model in models:
+        if (model.annual_rate is None) == (model.piecewise is None):
+            yield loc, "give either 'annual_rate' or 'piecewise'"
+        elif model.piecewise:
+            yield from _pieces(model.piecewise, (*loc, "piecewise"))
+
+
+def _pieces(pieces, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    last = 0.0
+    for j, piece in enumerate(pieces):
+        if j < len(pieces) - 1:
+            if piece.until is None:
+                yield (*loc, j, "until"), "every piece but the last needs 'until'"
+            elif piece.until <= last:
+                yield (*loc, j, "until"), "'until' must increase from piece to piece"
+            else:
+                last = piece.until
+        elif piece.until is not None:
+            yield (*loc, j, "until"), "the last piece lasts for ever: leave out 'until'"
+
+
+def _endpoints(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    endpoints = [(("endpoints", "primary"), p.endpoints.primary)]
+    endpoints += [(("endpoints", "secondary", i), e) for i, e in enumerate(p.endpoints.secondary)]
+    names: set[str] = set()
+    for loc, endpoint in endpoints:
+        if endpoint.name in names:
+            yield (*loc, "name"), f"endpoint name {endpoint.name!r} is used twice"
+        names.add(endpoint.name)
+        yield from _endpoint(p, endpoint, loc)
+
+
+def _arm_mapping(p: Protocol, value, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if not isinstance(value, dict):
+        return
+    experimental = {arm.name for arm in p.experimental_arms}
+    for name in value:
+        if name not in experimental:
+            yield (*loc, name), (
+                f"{name!r} is not an experimental arm (experimental arms: {_list(experimental)})"
+            )
+    for name in experimental - set(value):
+        yield loc, f"no value for arm {name!r}"
+
+
+def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    measure = endpoint.estimand.summary_measure
+    if measure not in MEASURES_FOR_TYPE[endpoint.type]:
+        allowed = " or ".join(sorted(MEASURES_FOR_TYPE[endpoint.type]))
+        yield (*loc, "estimand", "summary_measure"), (
+            f"{measure!r} does not summarise a {endpoint.type} endpoint (use {allowed})"
+        )
+    for name, effect in endpoint.covariate_effects.items():
+        cov = p.covariate(name)
+        where = (*loc, "covariate_effects", name)
+        if cov is None:
+            yield where, f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"
+        elif isinstance(cov, CategoricalCovariate):
+            if not isinstance(effect, dict):
+                yield where, (
+                    f"categorical covariate {name!r} takes one effect per level "
+                    f"(levels: {_list(cov.categories)})"
+                )
+            else:
+                for level in effect:
+                    if level not in cov.categories:
+                        yield (*where, level), (
+                            f"{level!r} is not a level of {name!r} (levels: {_list(cov.categories)})"
+                        )
+        elif isinstance(effect, dict):
+            yield where, f"numeric covariate {name!r} takes a single effect (a number)"
+    for k, ice in enumerate(endpoint.estimand.intercurrent_events):
+        where = (*loc, "estimand", "intercurrent_events", k)
+        if isinstance(ice.annual_rate, dict):
+            arms = {arm.name for arm in p.arms}
+            for name in ice.annual_rate:
+                if name not in arms:
+                    yield (*where, "annual_rate", name), f"unknown arm {name!r}"
+            for name in arms - set(ice.annual_rate):
+                yield (*where, "annual_rate"), f"no rate for arm {name!r}"
+        if ice.strategy == "composite" and isinstance(endpoint, ContinuousEndpoint):
+            yield (*where, "strategy"), (
+                "a composite strategy needs a binary or time-to-event variable"
+            )
+    if isinstance(endpoint, TimeToEventEndpoint):
+        yield from _arm_mapping(p, endpoint.effect.hazard_ratio, (*loc, "effect", "hazard_ratio"))
+        control = endpoint.control
+        where = (*loc, "control")
+        if isinstance(control, ExponentialControl):
+            if (control.median is None) == (control.hazard is None):
+                yield where, "give either 'median' or 'hazard'"
+        elif isinstance(control, WeibullControl):
+            if (control.median is None) == (control.scale is None):
+                yield where, "give either 'median' or 'scale'"
+        elif isinstance(control, PiecewiseExponentialControl):
+            if len(control.hazards) != len(control.breaks) + 1:
+                yield (*where, "hazards"), (
+                    f"{len(control.breaks)} breaks need {len(control.breaks) + 1} hazards "
+                    f"(got {len(control.hazards)})"
+                )
+            if any(b <= a for a, b in zip(control.breaks, control.breaks[1:], strict=False)):
+                yield (*where, "breaks"), "breaks must increase"
+    elif isinstance(endpoint, BinaryEndpoint):
+        effect, where = endpoint.effect, (*loc, "effect")
+        if (effect.odds_ratio is None) == (effect.risk_difference is None):
+            yield where, "give either 'odds_ratio' or 'risk_difference'"
+        elif effect.odds_ratio is not None:
+            yield from _arm_mapping(p, effect.odds_ratio, (*where, "odds_ratio"))
+        else:
+            yield from _arm_mapping(p, effect.risk_difference, (*where, "risk_difference"))
+            values = effect.risk_difference
+            values = values.values() if isinstance(values, dict) else [values]
+            for value in values:
+                rate = endpoint.control.rate + value
+                if not 0.0 < rate < 1.0:
+                    yield (*where, "risk_difference"), (
+                        f"control rate {endpoint.control.rate} plus risk difference {value} "
+                        f"is {rate:.4g}, not a probability in (0, 1)"
+                    )
+            if endpoint.covariate_effects:
+                yield (*loc, "covariate_effects"), (
+                    "covariate effects act on the logit: give the effect as 'odds_ratio'"
+                )
+    else:
+        yield from _arm_mapping(
+            p, endpoint.effect.mean_difference, (*loc, "effect", "mean_difference")
+        )
+
+
+def _analysis(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    analysis = p.analysis
+    primary = p.endpoints.primary
+    yield from _endpoint_analysis(p, primary, analysis.primary, ("analysis", "primary"))
+    secondary = {e.name: e for e in p.endpoints.secondary}
+    for name, spec in analysis.secondary.items():
+        if name not in secondary:
+            yield ("analysis", "secondary", name), (
+                f"unknown secondary endpoint {name!r} (secondary endpoints: {_list(secondary)})"
+            )
+        else:
+            yield from _endpoint_analysis(p, secondary[name], spec, ("analysis", "secondary", name))
+    timing = analysis.timing
+    n_patients = p.population.n_patients
+    if isinstance(timing, EventsTiming):
+        if not isinstance(primary, TimeToEventEndpoint):
+            yield ("analysis", "timing", "type"), (
+                "an event-driven analysis needs a time-to-event primary endpoint"
+            )
+        elif timing.target_events > n_patients:
+            yield ("analysis", "timing", "target_events"), (
+                f"{timing.target_events} target events but only {n_patients} patients"
+            )
+    for loc, endpoint in [(("endpoints", "primary"), primary)] + [
+        (("endpoints", "secondary", i), e) for i, e in enumerate(p.endpoints.secondary)
+    ]:
+        if isinstance(timing, FollowUpTiming) and not isinstance(endpoint, TimeToEventEndpoint):
+            if endpoint.assessment_month > timing.months:
+                yield (*loc, "assessment_month"), (
+                    f"assessed at month {endpoint.assessment_month} but patients are followed "
+                    f"for {timing.months} months only"
+                )
+
+
+def _endpoint_analysis(
+    p: Protocol, endpoint: Endpoint, spec: EndpointAnalysis, loc: Loc
+) -> Iterator[tuple[Loc, str]]:
+    measure = endpoint.estimand.summary_measure
+    allowed = TESTS_FOR_MEASURE[measure]
+    if spec.test not in allowed:
+        yield (*loc, "test"), (
+            f"test {spec.test!r} does not estimate the {measure.replace('_', ' ')} of "
+            f"endpoint {endpoint.name!r} (use {_list(allowed)})"
+        )
+    stratified = spec.test in ("stratified_logrank", "cmh")
+    if stratified and not spec.strata:
+        yield (*loc, "strata"), f"test {spec.test!r} needs 'strata'"
+    if spec.strata and spec.test not in ("stratified_logrank", "cmh", "cox"):
+        yield (*loc, "strata"), f"test {spec.test!r} takes no strata"
+    yield from _factor_problems(p, spec.strata, (*loc, "strata"))
+    if spec.covariates and spec.test != "ancova":
+        yield (*loc, "covariates"), "only 'ancova' takes covariates"
+    for j, name in enumerate(spec.covariates):
+        if p.covariate(name) is None:
+            yield (*loc, "covariates", j), (
+                f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"
+            )
+
+
+def _list(names) -> str:
+    names = sorted(names)
+    return ", ".join(repr(n) for n in names) if names else "none"
