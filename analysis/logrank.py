@@ -1,13 +1,14 @@
 """The two-arm log-rank test, vectorized over simulated trials.
 
 The trial engine analyses ``R`` replicate trials of ``N`` patients at once: every input is an
-``(R, N)`` array, one row per replicate.  Two sorts per row (one carrying the event flag, one
-the arm flag) give the risk sets; no Python loop runs over patients or single replicates.  The
-replicates are scanned in blocks of about ``2**16`` patient records through one preallocated
-workspace, so that the working memory stays small and in cache whatever ``R`` is (a stratified
-test also loops over the strata).
+``(R, N)`` array, one row per replicate.  One sort per row, on a key packing the time with the
+event and arm flags, gives the risk sets; no Python loop runs over patients or single
+replicates.  The replicates are scanned in blocks of about ``2**16`` patient records through
+one preallocated workspace, so that the working memory stays small and in cache whatever ``R``
+is (a stratified test also loops over the strata).
 
-The risk-set scan (:class:`_RiskSetScan`) is shared with :mod:`analysis.cox`.
+The risk-set scan (:class:`_RiskSetScan`, :func:`_event_risk_sets`) is shared with
+:mod:`analysis.cox`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,6 @@ from scipy import special
 
 __all__ = ["LogrankResult", "logrank_test"]
 
-# Sort key of a patient left out of the analysis: above every valid key (the largest is
-# ``+inf`` with an event, 0xFFE0000000000001), with the event and arm bits clear.
-_EXCLUDED_KEY = np.uint64(0xFFFF_FFFF_FFFF_FFFE)
-_ONE = np.uint64(1)
 
 
 @dataclass(frozen=True)
@@ -140,10 +137,11 @@ def logrank_test(
 
     Notes
     -----
-    Each row is sorted on a 64-bit key made of the bits of the (non-negative) time shifted
-    left by one, with the event flag (respectively the arm flag) in the lowest bit; equal times
-    keep equal keys up to that bit, so ties are exact.  Excluded patients get a key above every
-    valid one and are never at risk.  ``-0.0`` counts as ``0.0``.
+    Each row is sorted once on a 64-bit key packing the bits of the time with the event and arm
+    flags (see :class:`_RiskSetScan`); equal times give equal keys up to the flags, so ties are
+    exact.  Excluded patients sort after every valid one and are never at risk.  ``-0.0``
+    counts as ``0.0``.  The replicates are processed in blocks of about ``2**16`` patient
+    records through one preallocated workspace, to bound the working memory.
 
     The one-step estimate ``log_hr = (O - E)/V`` (Peto et al. 1977) is close to the Cox
     estimate when the hazard ratio is near 1 and the arms are balanced, and biased towards 0
@@ -168,7 +166,9 @@ def logrank_test(
     >>> group = np.array([False, False, True, False, True, True])
     >>> res = logrank_test(time, event, group)
     >>> round(float(res.observed_minus_expected), 4), int(res.events)
-    (-1.0833, 4)
+    (-1.7667, 4)
+    >>> round(float(res.z), 4), round(float(res.p_value), 4)
+    (-2.0934, 0.0363)
     """
     one_trial, (t, e, g, v, s) = _prepare(time, event, group, valid, strata)
     included = e & g if v is None else e & g & v
@@ -243,8 +243,49 @@ def _prepare(
     return one_trial, (t, e, g, v, s)
 
 
-# Patient records per block of the risk-set scan: the workspace is about 150 bytes a record.
+def _event_risk_sets(
+    time: np.ndarray,
+    event: np.ndarray,
+    group: np.ndarray,
+    valid: np.ndarray | None,
+    strata: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Risk sets of every (replicate, stratum, distinct event time) with an event.
+
+    Takes the 2-D arrays returned by :func:`_prepare`; returns ``(rows, d, n, n1)``: the
+    replicate, the number of events, the number at risk and the number at risk in the
+    experimental arm (the last three as float64).
+    """
+    scan = _RiskSetScan(time.shape)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for rows, groups in scan.blocks(time, event, group, valid, strata):
+        keep = np.flatnonzero(groups.d)
+        parts.append(
+            (
+                groups.rows[keep] + rows.start,
+                groups.d[keep],
+                groups.n[keep],
+                groups.n1[keep],
+            )
+        )
+    if not parts:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), empty, empty, empty
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+
+# Patient records per block of the risk-set scan: the workspace is about 100 bytes a record.
 _BLOCK_RECORDS = 1 << 16
+_SIGN_CLEAR = np.uint64(0x7FFF_FFFF_FFFF_FFFF)
+_INF_BITS = np.uint64(0x7FF0_0000_0000_0000)
+_ONE = np.uint64(1)
+_TWO = np.uint64(2)
+# Largest span of rebased time bits that leaves two low bits for the event and arm flags and
+# keeps every valid key below the excluded keys.
+_PACKED_SPAN = np.uint64(1 << 61)
+# Sort keys of patients left out of the analysis: above every valid key, flag bits clear.
+_EXCLUDED_PACKED = np.uint64(0xFFFF_FFFF_FFFF_FFFC)
+_EXCLUDED_KEY = np.uint64(0xFFFF_FFFF_FFFF_FFFE)
 
 
 @dataclass(frozen=True)
@@ -253,9 +294,9 @@ class _TieGroups:
 
     One entry per run of equal times of the valid patients of a row (plus one for its
     excluded patients, if any), in row order: ``d`` events, ``n`` patients at risk (time >=
-    the group's time), ``n1`` of them in the experimental arm, ``rows`` the row within the
-    block.  ``row_first[r]`` is the index of the first entry of row ``r``; every row has one.
-    Entries of censoring-only times and of the excluded patients have ``d == 0``.
+    the group's time), ``n1`` of them in the experimental arm (all float64), ``rows`` the row
+    within the block.  ``row_first[r]`` is the index of the first entry of row ``r``; every
+    row has one.  Entries of censoring-only times and of the excluded patients have ``d == 0``.
     """
 
     d: np.ndarray
@@ -291,11 +332,15 @@ class _TieGroups:
 class _RiskSetScan:
     """Workspace of the risk-set scan, reused by every block of replicates.
 
-    Each row is sorted on a 64-bit key: the bits of the (non-negative) time shifted left by
-    one, with a flag (the event, then the arm) in the lowest bit.  For times >= 0 the bits are
-    monotone in the time, so equal times keep equal ``key >> 1`` and ties are exact; the sign
-    bit of ``-0.0`` falls off, so it counts as ``0.0``.  Excluded patients get a key above every
-    valid one and are never at risk.
+    Each row is sorted once on a 64-bit key made of the bits of the time (for times >= 0 the
+    IEEE-754 bits are monotone in the value, so equal times give equal bits and ties stay
+    exact) rebased to the smallest time of the block and shifted left by two, with the event
+    flag in bit 0 and the arm flag in bit 1.  Zero and infinite times are first moved next to
+    the smallest positive and largest finite times (which keeps the order), so the rebased
+    span fits unless the positive finite times span more than about 2**511 (a ratio of
+    ``1e153``); then each row is sorted twice instead, on the time bits shifted left by one
+    with the event flag, then with the arm flag.  The sign bit is cleared first, so ``-0.0``
+    counts as ``0.0``.  Excluded patients get a key above every valid one (never at risk).
     """
 
     def __init__(self, shape: tuple[int, int]):
@@ -305,13 +350,14 @@ class _RiskSetScan:
         size = self.block_rows * n_pat
         self.key = np.empty(size, dtype=np.uint64)
         self.work = np.empty(size, dtype=np.uint64)
-        self.cum_event = np.zeros(size + 1, dtype=np.int64)
-        self.cum_group = np.zeros(size + 1, dtype=np.int64)
+        self.flags = np.empty(size, dtype=np.uint8)
+        self.cum_event = np.empty(size, dtype=np.int64)
+        self.cum_group = np.empty(size, dtype=np.int64)
         self.last = np.empty(size, dtype=bool)
-        self.stop_candidates = np.arange(1, size + 1, dtype=np.int64)
-        self.int_work = [np.empty(size, dtype=np.int64) for _ in range(5)]
+        self.int_work = [np.empty(size, dtype=np.int64) for _ in range(2)]
         self.group_columns = [np.empty(size, dtype=np.float64) for _ in range(3)]
         self.float_work = [np.empty(size, dtype=np.float64) for _ in range(4)]
+        self.n_at_risk_all = None
 
     def blocks(
         self,
@@ -327,7 +373,10 @@ class _RiskSetScan:
         """
         n_rep = time.shape[0]
         bits = time.view(np.uint64)
-        n_strata = 1 if strata is None else int(strata.max(initial=0)) + 1
+        if strata is None:
+            n_strata = 1
+        else:
+            n_strata = int(strata.max(where=True if valid is None else valid, initial=0)) + 1
         for first in range(0, n_rep, self.block_rows):
             rows = slice(first, min(first + self.block_rows, n_rep))
             for k in range(n_strata):
@@ -339,18 +388,6 @@ class _RiskSetScan:
                         included &= valid[rows]
                 yield rows, self.scan(bits[rows], event[rows], group[rows], included)
 
-    def _sort_keys(
-        self, bits: np.ndarray, flag: np.ndarray, excluded: np.ndarray | None
-    ) -> np.ndarray:
-        """Sorted keys ``(time bits << 1) | flag`` of a block, in ``self.key``."""
-        key = self.key[: bits.size].reshape(bits.shape)
-        np.left_shift(bits, _ONE, out=key)
-        np.bitwise_or(key, flag, out=key)
-        if excluded is not None:
-            np.putmask(key, excluded, _EXCLUDED_KEY)
-        key.sort(axis=1)
-        return key
-
     def scan(
         self,
         bits: np.ndarray,
@@ -361,45 +398,117 @@ class _RiskSetScan:
         """Tie groups of one block: ``bits`` is the ``(m, N)`` uint64 view of the times."""
         m, n_pat = bits.shape
         size = m * n_pat
-        excluded = None if included is None or included.all() else ~included
+        if included is not None and included.all():
+            included = None
+        excluded = None if included is None else ~included
+        key = self.key[:size].reshape(m, n_pat)
         work = self.work[:size].reshape(m, n_pat)
+        cum_event = self.cum_event[:size]
+        cum_group = self.cum_group[:size]
 
-        key = self._sort_keys(bits, event, excluded)
-        np.bitwise_and(key, _ONE, out=work)
-        np.cumsum(self.work[:size].view(np.int64), out=self.cum_event[1 : size + 1])
-        # Both sorts order the times identically, so the tie groups (runs of equal
-        # key >> 1) lie at the same positions in both.  Group j spans [start[j], stop[j]).
-        np.right_shift(key, _ONE, out=work)
+        np.bitwise_and(bits, _SIGN_CLEAR, out=key)
+        if self._pack(key, event, group, excluded):
+            # One sort; cum_x[k] = number of flagged patients among flat positions <= k
+            # (cum_group counts twice, the arm flag being bit 1).
+            key.sort(axis=1)
+            np.bitwise_and(key, _ONE, out=work)
+            np.cumsum(self.work[:size].view(np.int64), out=cum_event)
+            np.bitwise_and(key, _TWO, out=work)
+            np.cumsum(self.work[:size].view(np.int64), out=cum_group)
+            np.right_shift(key, _TWO, out=work)
+            group_scale = 2
+        else:
+            np.bitwise_and(bits, _SIGN_CLEAR, out=key)
+            np.left_shift(key, _ONE, out=work)
+            np.bitwise_or(work, group, out=key)
+            if excluded is not None:
+                np.putmask(key, excluded, _EXCLUDED_KEY)
+            key.sort(axis=1)
+            np.bitwise_and(key, _ONE, out=key)
+            np.cumsum(self.key[:size].view(np.int64), out=cum_group)
+            np.bitwise_or(work, event, out=key)
+            if excluded is not None:
+                np.putmask(key, excluded, _EXCLUDED_KEY)
+            key.sort(axis=1)
+            np.bitwise_and(key, _ONE, out=work)
+            np.cumsum(self.work[:size].view(np.int64), out=cum_event)
+            np.right_shift(key, _ONE, out=work)
+            group_scale = 1
+        # Both orders of the fallback agree on the times, so the tie groups (runs of equal
+        # time bits) lie at the same positions.
         last = self.last[:size].reshape(m, n_pat)
         np.not_equal(work[:, 1:], work[:, :-1], out=last[:, :-1])
         last[:, -1] = True
-        n_groups = int(np.count_nonzero(last))
-        i_stop, i_start, i_rows, i_a, i_b = (buf[:n_groups] for buf in self.int_work)
-        np.compress(self.last[:size], self.stop_candidates[:size], out=i_stop)
-        i_start[0] = 0
-        i_start[1:] = i_stop[:-1]
 
-        key = self._sort_keys(bits, group, excluded)
-        np.bitwise_and(key, _ONE, out=work)
-        np.cumsum(self.work[:size].view(np.int64), out=self.cum_group[1 : size + 1])
-
+        # Group j spans flat positions stop[j - 1] + 1 .. stop[j]; a row ends every group.
+        stop = np.flatnonzero(self.last[:size])
+        n_groups = stop.size
+        counts = np.count_nonzero(last, axis=1)
+        row_first = np.zeros(m, dtype=np.int64)
+        np.cumsum(counts[:-1], out=row_first[1:])
+        rows = np.repeat(np.arange(m, dtype=np.int64), counts)
         d, n, n1 = (buf[:n_groups] for buf in self.group_columns)
-        np.take(self.cum_event, i_stop, out=i_a)
-        np.take(self.cum_event, i_start, out=i_b)
-        np.subtract(i_a, i_b, out=d)
-        np.floor_divide(i_start, n_pat, out=i_rows)
-        np.multiply(i_rows, n_pat, out=i_stop)  # i_stop now holds the start of the row
-        np.add(i_stop, n_pat, out=i_a)  # and i_a the end of the row
-        np.take(self.cum_group, i_a, out=i_b)
-        np.take(self.cum_group, i_start, out=i_a)
-        np.subtract(i_b, i_a, out=n1)
-        if excluded is None:
-            np.add(i_stop, n_pat, out=i_a)
-        else:
-            # Excluded patients sort to the end of their row: the valid ones end there.
-            n_valid = np.count_nonzero(included, axis=1)
-            np.take(n_valid, i_rows, out=i_a)
-            i_a += i_stop
-        np.subtract(i_a, i_start, out=n)
-        row_first = np.searchsorted(i_start, np.arange(m, dtype=np.int64) * n_pat)
-        return _TieGroups(d, n, n1, i_rows, row_first)
+        at_stop, before_start = (buf[:n_groups] for buf in self.int_work)
+
+        np.take(cum_event, stop, out=at_stop)
+        before_start[0] = 0
+        before_start[1:] = at_stop[:-1]
+        np.subtract(at_stop, before_start, out=d)
+
+        # n1 = arm patients of the row at or after the group start.
+        np.take(cum_group, stop, out=at_stop)
+        before_start[1:] = at_stop[:-1]
+        row_end_count = cum_group[n_pat - 1 :: n_pat]
+        np.take(row_end_count, rows, out=at_stop)
+        np.subtract(at_stop, before_start, out=n1)
+        if group_scale != 1:
+            n1 /= group_scale
+
+        # n = valid patients of the row at or after the group start; start = stop[j-1] + 1.
+        row_valid_end = np.arange(1, m + 1, dtype=np.int64) * n_pat
+        if excluded is not None:
+            row_valid_end -= np.count_nonzero(excluded, axis=1)
+        np.take(row_valid_end, rows, out=at_stop)
+        before_start[0] = 0
+        before_start[1:] = stop[:-1]
+        before_start[1:] += 1
+        np.subtract(at_stop, before_start, out=n)
+        return _TieGroups(d, n, n1, rows, row_first)
+
+    def _pack(
+        self,
+        key: np.ndarray,
+        event: np.ndarray,
+        group: np.ndarray,
+        excluded: np.ndarray | None,
+    ) -> bool:
+        """Turn the time bits in ``key`` into packed sort keys; False if they do not fit.
+
+        ``key`` holds the sign-cleared time bits on entry; on False it is left modified.
+        """
+        if excluded is not None:
+            first_included = int(np.argmin(excluded))
+            if excluded.flat[first_included]:
+                key.fill(_EXCLUDED_PACKED)  # nobody in this block and stratum
+                return True
+            # A valid patient's value is neutral for the minimum and the maximum.
+            np.copyto(key, key.flat[first_included], where=excluded)
+        lo = key.min()
+        hi = key.max()
+        if lo == 0 and hi > 0:
+            lo = key.min(where=key > 0, initial=hi) - _ONE
+            np.maximum(key, lo, out=key)
+        if hi == _INF_BITS and lo < _INF_BITS:
+            hi = key.max(where=key < _INF_BITS, initial=lo) + _ONE
+            np.minimum(key, hi, out=key)
+        if hi - lo >= _PACKED_SPAN:
+            return False
+        key -= lo
+        key <<= _TWO
+        flags = self.flags[: key.size].reshape(key.shape)
+        np.left_shift(group.view(np.uint8), 1, out=flags)
+        flags |= event.view(np.uint8)
+        key |= flags
+        if excluded is not None:
+            np.putmask(key, excluded, _EXCLUDED_PACKED)
+        return True

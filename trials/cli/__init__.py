@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from trials.cli import curve, schema, simulate, trial, validate
+from trials.cli import curve, events, schema, simulate, trial, validate
 from trials.exceptions import InsilicoError, ProtocolError
 
 app = typer.Typer(
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (simulate, validate, schema, curve, trial):
+for module in (simulate, validate, schema, curve, trial, events):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
 
 
