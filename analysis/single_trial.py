@@ -82,8 +82,10 @@ def survival_report(
     se = float(cox.standard_errors_["treated"])
     z = stats.norm.ppf(0.5 + level / 2)
     lr = logrank_test(
-        frame.loc[frame.treated == 1, "time"], frame.loc[frame.treated == 0, "time"],
-        frame.loc[frame.treated == 1, "event"], frame.loc[frame.treated == 0, "event"],
+        frame.loc[frame.treated == 1, "time"],
+        frame.loc[frame.treated == 0, "time"],
+        frame.loc[frame.treated == 1, "event"],
+        frame.loc[frame.treated == 0, "event"],
     )
     return SurvivalReport(
         arms=pd.DataFrame(rows),
@@ -132,12 +134,17 @@ def proportions_report(response, arm, control, experimental, level=0.95) -> Diff
         counts[0], nobs[0], counts[1], nobs[1], method="wald", alpha=1 - level
     )
     arms = pd.DataFrame(
-        {"arm": [control, experimental], "n": nobs[::-1], "responders": counts[::-1],
-         "rate": [counts[1] / nobs[1], counts[0] / nobs[0]]}
+        {
+            "arm": [control, experimental],
+            "n": nobs[::-1],
+            "responders": counts[::-1],
+            "rate": [counts[1] / nobs[1], counts[0] / nobs[0]],
+        }
     )
     diff = counts[0] / nobs[0] - counts[1] / nobs[1]
-    return DifferenceReport(arms, "difference in proportions", diff, float(low), float(high),
-                            float(p), level)
+    return DifferenceReport(
+        arms, "difference in proportions", diff, float(low), float(high), float(p), level
+    )
 
 
 def means_report(y, arm, control, experimental, level=0.95) -> DifferenceReport:
@@ -147,8 +154,19 @@ def means_report(y, arm, control, experimental, level=0.95) -> DifferenceReport:
     test = stats.ttest_ind(a, b, equal_var=True)
     ci = test.confidence_interval(confidence_level=level)
     arms = pd.DataFrame(
-        {"arm": [control, experimental], "n": [b.size, a.size], "mean": [b.mean(), a.mean()],
-         "sd": [b.std(ddof=1), a.std(ddof=1)]}
+        {
+            "arm": [control, experimental],
+            "n": [b.size, a.size],
+            "mean": [b.mean(), a.mean()],
+            "sd": [b.std(ddof=1), a.std(ddof=1)],
+        }
     )
-    return DifferenceReport(arms, "difference in means", float(a.mean() - b.mean()),
-                            float(ci.low), float(ci.high), float(test.pvalue), level)
+    return DifferenceReport(
+        arms,
+        "difference in means",
+        float(a.mean() - b.mean()),
+        float(ci.low),
+        float(ci.high),
+        float(test.pvalue),
+        level,
+    )

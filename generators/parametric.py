@@ -101,9 +101,7 @@ class ParametricCovariates:
         if self.n_latent == 0:
             return {}
         latent = normals if self._cholesky is None else normals @ self._cholesky.T
-        return {
-            cov.name: _marginal(cov, latent[..., i]) for i, cov in enumerate(self.covariates)
-        }
+        return {cov.name: _marginal(cov, latent[..., i]) for i, cov in enumerate(self.covariates)}
 
     def sample(self, n_patients: int, rng: int | np.random.Generator | None = None):
         """Draw ``n_patients`` virtual patients as a pandas DataFrame."""

@@ -37,7 +37,10 @@ def tte_protocol(**changes) -> dict:
                 "effect": {"hazard_ratio": 0.7},
             }
         },
-        "analysis": {"primary": {"test": "logrank"}, "timing": {"type": "calendar", "months": 1000}},
+        "analysis": {
+            "primary": {"test": "logrank"},
+            "timing": {"type": "calendar", "months": 1000},
+        },
         "simulation": {"n_replicates": 100, "seed": 3},
     }
     for path, value in changes.items():
@@ -112,10 +115,16 @@ def test_exponential_event_times_have_the_control_hazard_and_hazard_ratio():
 
 def test_weibull_and_piecewise_survival_functions():
     weibull = make_protocol(
-        tte_protocol(**{
-            "endpoints.primary.control": {"distribution": "weibull", "shape": 1.5, "median": 10},
-            "endpoints.primary.effect": {"hazard_ratio": 1.0},
-        })
+        tte_protocol(
+            **{
+                "endpoints.primary.control": {
+                    "distribution": "weibull",
+                    "shape": 1.5,
+                    "median": 10,
+                },
+                "endpoints.primary.effect": {"hazard_ratio": 1.0},
+            }
+        )
     )
     _, result = chunk(weibull, 200)
     time = result.scenarios["design"][1][0].time.ravel()
@@ -125,13 +134,16 @@ def test_weibull_and_piecewise_survival_functions():
         assert abs(observed - expected) < 4 * np.sqrt(expected * (1 - expected) / time.size)
 
     piecewise = make_protocol(
-        tte_protocol(**{
-            "endpoints.primary.control": {
-                "distribution": "piecewise_exponential", "breaks": [6, 12],
-                "hazards": [0.02, 0.08, 0.04],
-            },
-            "endpoints.primary.effect": {"hazard_ratio": 1.0},
-        })
+        tte_protocol(
+            **{
+                "endpoints.primary.control": {
+                    "distribution": "piecewise_exponential",
+                    "breaks": [6, 12],
+                    "hazards": [0.02, 0.08, 0.04],
+                },
+                "endpoints.primary.effect": {"hazard_ratio": 1.0},
+            }
+        )
     )
     _, result = chunk(piecewise, 200)
     time = result.scenarios["design"][1][0].time.ravel()
@@ -143,10 +155,12 @@ def test_weibull_and_piecewise_survival_functions():
 
 def test_dropout_annual_rate_is_the_proportion_lost_within_a_year():
     protocol = make_protocol(
-        tte_protocol(**{
-            "dropout": {"all": {"annual_rate": 0.2}},
-            "endpoints.primary.control": {"distribution": "exponential", "hazard": 1e-9},
-        })
+        tte_protocol(
+            **{
+                "dropout": {"all": {"annual_rate": 0.2}},
+                "endpoints.primary.control": {"distribution": "exponential", "hazard": 1e-9},
+            }
+        )
     )
     _, result = chunk(protocol, 300)
     _, (data,) = result.scenarios["design"]
@@ -163,7 +177,10 @@ def test_event_driven_cutoff_analyses_exactly_the_target_events():
     np.testing.assert_array_equal(data[0].event.sum(axis=1), 390)
     # every analysed time ends by the cut-off
     calendar = result.cohort.enrollment + data[0].time
-    assert np.all(calendar[data[0].valid] <= cutoff.analysis_time[:, None].repeat(600, 1)[data[0].valid] + 1e-9)
+    assert np.all(
+        calendar[data[0].valid]
+        <= cutoff.analysis_time[:, None].repeat(600, 1)[data[0].valid] + 1e-9
+    )
 
 
 def test_covariates_follow_their_marginals_and_correlation():
@@ -217,8 +234,10 @@ def test_intercurrent_event_strategies_for_time_to_event():
         times[strategy] = (data.time, data.event)
     tp, comp, hyp = times["treatment_policy"], times["composite"], times["hypothetical"]
     assert tp[1].all()  # no censoring at all under treatment policy here
-    assert np.all(comp[0] <= tp[0]) and comp[1].all()
-    assert np.all(hyp[0] <= tp[0]) and not hyp[1].all()
+    assert np.all(comp[0] <= tp[0])
+    assert comp[1].all()
+    assert np.all(hyp[0] <= tp[0])
+    assert not hyp[1].all()
     # composite: time to the first of event and ICE, exponential with summed hazards
     rate_ice = -np.log(0.5) / 12
     control = result.cohort.arm == 0

@@ -14,14 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from pydantic import BaseModel, ConfigDict, Field
 
 from trials.exceptions import Problem, ProtocolError
-from trials.loader import (
-    MAX_DEPTH,
-    format_field,
-    load_yaml_model,
-    load_yaml_string,
-    parse_field,
-    parse_yaml,
-)
+from trials.loader import load_yaml_model, load_yaml_string
+from trials.yamlsource import MAX_DEPTH, format_field, parse_field, parse_yaml
 
 
 # ----------------------------------------------------------------------------- toy models
@@ -227,6 +221,70 @@ def test_plain_union_gives_one_problem_for_all_members():
         "does not match any of the allowed forms: expected a number, got 'soon'; "
         "or must be one of 'auto' (got 'soon')"
     )
+
+
+Positive = Annotated[float, Field(gt=0)]
+
+
+class ByArm(_Frozen):
+    kind: Literal["by_arm"]
+    ratio: Positive | dict[str, Positive]
+    times: list[Positive] | Positive = 1.0
+
+
+class Effects(_Frozen):
+    effect: Annotated[ByArm | Survival, Field(discriminator="kind")]
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ("-0.7", "effect.ratio", "must be greater than 0 (got -0.7)"),
+        ("abc", "effect.ratio", "expected a number, got 'abc'"),
+        ("{a: -1}", "effect.ratio.a", "must be greater than 0 (got -1)"),
+        ("{a: abc}", "effect.ratio.a", "expected a number, got 'abc'"),
+    ],
+)
+def test_scalar_or_mapping_union_reports_the_member_of_the_value_shape(value, field, message):
+    # the union sits inside a discriminated union, whose tag is dropped from the path
+    [problem] = problems_of(f"effect:\n  kind: by_arm\n  ratio: {value}\n", model=Effects)
+    assert (problem.field, problem.line, problem.message) == (field, 3, message)
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "message"),
+    [
+        ("[1, -2]", "effect.times[1]", "must be greater than 0 (got -2)"),
+        ("-2", "effect.times", "must be greater than 0 (got -2)"),
+        ("{a: 1}", "effect.times", "does not match any of the allowed forms: "),
+    ],
+)
+def test_scalar_or_list_union_reports_the_member_of_the_value_shape(value, field, message):
+    text = f"effect:\n  kind: by_arm\n  ratio: 1\n  times: {value}\n"
+    [problem] = problems_of(text, model=Effects)
+    assert (problem.field, problem.line) == (field, 4)
+    assert problem.message.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("value", "got"), [("[1]", "a list"), ("", "an empty value"), ("null", "an empty value")]
+)
+def test_scalar_or_mapping_union_with_a_value_of_neither_shape_lists_both(value, got):
+    [problem] = problems_of(f"effect:\n  kind: by_arm\n  ratio: {value}\n", model=Effects)
+    assert problem.field == "effect.ratio"
+    assert problem.message == (
+        f"does not match any of the allowed forms: expected a number, got {got}; "
+        f"or expected a mapping of keys to values, got {got}"
+    )
+
+
+def test_loader_reexports_the_reading_half():
+    import trials.loader
+    import trials.yamlsource
+
+    for name in ("MAX_DEPTH", "MAX_VALUES", "LocatedYAML", "format_field", "parse_field"):
+        assert getattr(trials.loader, name) is getattr(trials.yamlsource, name)
+    assert trials.loader.parse_yaml is parse_yaml
 
 
 def test_nan_is_left_to_the_model():

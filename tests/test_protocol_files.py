@@ -53,7 +53,10 @@ def test_the_examples_are_there():
 
 # ----------------------------------------------------------------------------- bad edits
 HR = "      hazard_ratio: 0.70"
-CONTROL_ALLOCATION = ("    control: true\n    allocation: 1", "    control: true\n    allocation: 0")
+CONTROL_ALLOCATION = (
+    "    control: true\n    allocation: 1",
+    "    control: true\n    allocation: 0",
+)
 
 # (id, replacements, expected problems as (field, line, message fragment), in line order)
 BAD_EDITS = [
@@ -393,21 +396,27 @@ def _exists(document, field: str) -> bool:
 
 
 def assert_protocol_or_problems(text: str, document=None) -> None:
-    """The loader returns a Protocol or raises a ProtocolError of proper problems."""
+    """The loader returns a Protocol or raises a ProtocolError of proper problems.
+
+    With ``document`` (the data ``text`` was dumped from), a problem whose field is in
+    the document must give its line.
+    """
+    result: Protocol | ProtocolError
     try:
-        protocol = load_yaml_string(text, Protocol, (check_protocol,), source_name="p.yaml")
+        result = load_yaml_string(text, Protocol, (check_protocol,), source_name="p.yaml")
     except ProtocolError as error:
-        assert error.problems
-        for problem in error.problems:
-            assert isinstance(problem, Problem)
-            assert problem.file == "p.yaml"
-            assert problem.message
-            assert problem.line is None or problem.line >= 1
-            assert problem.column is None or problem.column >= 1
-            if document is not None and _exists(document, problem.field):
-                assert problem.line is not None, problem
-    else:
-        assert isinstance(protocol, Protocol)
+        result = error
+    if isinstance(result, Protocol):
+        return
+    assert result.problems
+    for problem in result.problems:
+        assert isinstance(problem, Problem)
+        assert problem.file == "p.yaml"
+        assert problem.message
+        assert problem.line is None or problem.line >= 1
+        assert problem.column is None or problem.column >= 1
+        if document is not None and _exists(document, problem.field):
+            assert problem.line is not None, problem
 
 
 @FUZZ
@@ -443,3 +452,26 @@ def test_fuzz_edited_lines_of_the_oncology_protocol(data):
             head = lines[index].partition(":")[0]
             lines[index] = f"{head}: {data.draw(st.text(max_size=20) | WORDS)}"
     assert_protocol_or_problems("\n".join(lines) + "\n")
+
+
+# Inputs that once escaped as other exceptions from the semantic checks (found by the
+# fuzzing above and by hand); each must end as a Protocol or a ProtocolError.
+SURVIVED_EDITS = [
+    pytest.param([("sdlog: 0.4", "sdlog: 158")], id="lognormal sdlog overflows exp"),
+    pytest.param([("meanlog: 0.0", "meanlog: 800")], id="lognormal meanlog overflows exp"),
+    pytest.param([("      sd: 10", "      sd: 1e308")], id="normal sd overflows"),
+    pytest.param(
+        [("allocation: 1\n", "allocation: 1.7e308\n")] * 2, id="allocation total overflows"
+    ),
+    pytest.param([("    - name: age", "    - name: ecog")], id="covariate name twice"),
+    pytest.param([('"18 <= age <= 85"', '"age in age"')], id="in without a list"),
+    pytest.param([('"18 <= age <= 85"', "\"ecog in 'ecog1'\"")], id="in a string"),
+    pytest.param([('"18 <= age <= 85"', '"1 / 0 > age"')], id="division by zero"),
+    pytest.param([('"18 <= age <= 85"', '"0 ** -1 > age"')], id="zero to a negative power"),
+    pytest.param([('"18 <= age <= 85"', '"age > 10 ** 400"')], id="integer beyond float"),
+]
+
+
+@pytest.mark.parametrize("replacements", SURVIVED_EDITS)
+def test_semantic_checks_report_problems_and_never_raise(replacements):
+    assert_protocol_or_problems(edit(ONCOLOGY_TEXT, *replacements))

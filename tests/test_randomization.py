@@ -36,7 +36,9 @@ def test_simple_randomization_follows_the_allocation(rng):
     assert abs(share - 2 / 3) < 4 * np.sqrt(2 / 9 / arms.size)
 
 
-@pytest.mark.parametrize(("sizes", "weights"), [([4], [1, 1]), ([3, 6], [1, 2]), ([2, 4, 6], [1, 1])])
+@pytest.mark.parametrize(
+    ("sizes", "weights"), [([4], [1, 1]), ([3, 6], [1, 2]), ([2, 4, 6], [1, 1])]
+)
 def test_permuted_blocks_balance_at_every_block_end(rng, sizes, weights):
     scheme = BlockRandomization(method="blocks", block_sizes=sizes)
     arms = run(scheme, weights, 60, rng)
@@ -48,7 +50,9 @@ def test_permuted_blocks_balance_at_every_block_end(rng, sizes, weights):
     assert np.abs(counts - expected).max() <= max(sizes) * weights[1] / total
     if len(sizes) == 1:
         ends = np.arange(sizes[0], 61, sizes[0]) - 1
-        np.testing.assert_array_equal(counts[:, ends], np.broadcast_to(expected[ends], (2000, len(ends))))
+        np.testing.assert_array_equal(
+            counts[:, ends], np.broadcast_to(expected[ends], (2000, len(ends)))
+        )
 
 
 def test_fixed_blocks_are_uniform_over_arrangements(rng):
@@ -81,7 +85,9 @@ def test_minimization_balances_factor_margins_better_than_simple(rng):
 
     def worst_margin(a):
         return max(
-            np.abs(((a == 1) & (factor == level)).sum(1) - ((a == 0) & (factor == level)).sum(1)).mean()
+            np.abs(
+                ((a == 1) & (factor == level)).sum(1) - ((a == 0) & (factor == level)).sum(1)
+            ).mean()
             for level in range(4)
         )
 

@@ -18,9 +18,9 @@ from analysis.cox import cox_treatment
 from analysis.logrank import logrank_test
 from analysis.means import ancova, t_test
 from analysis.proportions import cmh_test, proportions_test
-from trials.engine import AnalysisData, Layout, arm_effects, stratum_codes
+from trials.engine import AnalysisData, Layout, stratum_codes
+from trials.estimands import true_values
 from trials.protocol import (
-    BinaryEndpoint,
     CategoricalCovariate,
     EndpointAnalysis,
     Protocol,
@@ -78,7 +78,7 @@ def analyse(
     for endpoint_data in data:
         endpoint = endpoint_data.endpoint
         spec = endpoint_analysis(protocol, endpoint)
-        truth = _true_values(protocol, endpoint, null)
+        truth = true_values(protocol, endpoint, null)
         for k, experimental in enumerate(protocol.arms):
             if experimental.control:
                 continue
@@ -86,26 +86,18 @@ def analyse(
             group = arm == k
             out.append(
                 _compare(
-                    layout, endpoint_data, spec, covariates, valid, group, alpha,
-                    experimental.name, truth[k],
+                    layout,
+                    endpoint_data,
+                    spec,
+                    covariates,
+                    valid,
+                    group,
+                    alpha,
+                    experimental.name,
+                    truth[k],
                 )
             )
     return out
-
-
-def _true_values(protocol: Protocol, endpoint, null: bool) -> np.ndarray:
-    """The estimand's value per arm for a reference patient (0 on the null)."""
-    effect = arm_effects(protocol, endpoint, null)
-    if (
-        isinstance(endpoint, BinaryEndpoint)
-        and endpoint.estimand.summary_measure == "difference_in_proportions"
-        and endpoint.effect.odds_ratio is not None
-    ):
-        from scipy.special import expit, logit
-
-        base = endpoint.control.rate
-        return expit(logit(base) + effect) - base
-    return effect
 
 
 def _compare(
@@ -133,7 +125,10 @@ def _compare(
             estimate, se = fit.log_hr, fit.se_log_hr
         else:
             fit = logrank_test(
-                data.time, data.event, group, valid=valid,
+                data.time,
+                data.event,
+                group,
+                valid=valid,
                 strata=strata if spec.test == "stratified_logrank" else None,
             )
             estimate, se = fit.log_hr, fit.se_log_hr

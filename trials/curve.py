@@ -36,9 +36,7 @@ def with_parameter(protocol: Protocol, parameter: str, value: float) -> Protocol
         endpoint = content["endpoints"]["primary"]
         section, key = EFFECTS[parameter]
         if key not in endpoint[section] or endpoint[section][key] is None:
-            raise DesignError(
-                f"the primary endpoint has no {parameter.replace('_', ' ')} to vary"
-            )
+            raise DesignError(f"the primary endpoint has no {parameter.replace('_', ' ')} to vary")
         endpoint[section] = {key: value}
     elif parameter == "n_patients":
         content["population"]["n_patients"] = int(value)
@@ -114,8 +112,12 @@ def power_curve(
     primary = protocol.endpoints.primary.name
     for value, design in zip(values, protocols, strict=True):
         result = simulate(
-            design, n_replicates=n_replicates, seed=seed, chunk_size=chunk_size,
-            scenarios=("design",), n_draw=n_draw,
+            design,
+            n_replicates=n_replicates,
+            seed=seed,
+            chunk_size=chunk_size,
+            scenarios=("design",),
+            n_draw=n_draw,
         )
         oc = result.operating_characteristics.table
         rows_primary = oc[(oc["endpoint"] == primary) & (oc["scenario"] == "design")]

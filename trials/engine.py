@@ -40,7 +40,6 @@ from trials.outcomes import (
 from trials.protocol import (
     BinaryEndpoint,
     CalendarTiming,
-    ContinuousEndpoint,
     Endpoint,
     EventsTiming,
     FollowUpTiming,
@@ -57,7 +56,9 @@ _CELLS_PER_CHUNK = 3_000_000
 
 def replicate_generator(seed: int, replicate: int) -> np.random.Generator:
     """The random generator of one replicate: child ``replicate`` of ``SeedSequence(seed)``."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(replicate,))))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(replicate,)))
+    )
 
 
 # ------------------------------------------------------------------------- layout
@@ -306,10 +307,14 @@ def arm_effects(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarra
     return np.zeros_like(effect) if null else effect
 
 
-def _arm_hazards(protocol: Protocol, rate) -> np.ndarray:
-    return _arm_values(protocol, rate, annual_rate_hazard, 0.0) if isinstance(
-        rate, dict
-    ) else np.full(len(protocol.arms), annual_rate_hazard(rate))
+def ice_hazards(protocol: Protocol, rate, null: bool) -> np.ndarray:
+    """Monthly hazard of an intercurrent event in each arm; on the null every arm has
+    the control arm's (a difference in intercurrent events is a treatment effect too)."""
+    if not isinstance(rate, dict):
+        return np.full(len(protocol.arms), annual_rate_hazard(rate))
+    if null:
+        rate = {arm.name: rate[protocol.control_arm.name] for arm in protocol.arms}
+    return np.array([annual_rate_hazard(rate[arm.name]) for arm in protocol.arms])
 
 
 def simulate_outcomes(layout: Layout, cohort: Cohort, null: bool) -> list[EndpointData]:
@@ -328,7 +333,7 @@ def simulate_outcomes(layout: Layout, cohort: Cohort, null: bool) -> list[Endpoi
         for k, ice in enumerate(endpoint.estimand.intercurrent_events):
             if ice.annual_rate is None:
                 continue
-            hazard = _arm_hazards(protocol, ice.annual_rate)[cohort.arm]
+            hazard = ice_hazards(protocol, ice.annual_rate, null)[cohort.arm]
             e = -np.log1p(-u[:, :, layout.columns[f"ice:{endpoint.name}:{k}"]])
             with np.errstate(divide="ignore"):
                 ice_times.append((ice.strategy, np.where(hazard > 0, e / hazard, np.inf)))
@@ -386,11 +391,29 @@ def _dropout_times(layout: Layout, cohort: Cohort) -> np.ndarray:
 
 @dataclass
 class Cutoff:
-    """The analysis cut-off of each replicate."""
+    """The analysis cut-off of each replicate.
+
+    Patient *i* of replicate *r* is followed from ``enrollment[r, i]`` until
+    ``analysis_time[r]``, and for at most ``max_follow_up`` months. Comparisons are made
+    on the calendar scale, so the event that triggers an event-driven analysis is
+    counted exactly.
+    """
 
     analysis_time: np.ndarray  # (R,) calendar time of the analysis
-    follow_up: np.ndarray  # (R, N) follow-up available per patient (<0: not enrolled)
+    enrollment: np.ndarray  # (R, N)
+    max_follow_up: float
     target_reached: np.ndarray  # (R,) bool
+
+    @property
+    def follow_up(self) -> np.ndarray:
+        """Follow-up available per patient at the analysis (negative: not yet enrolled)."""
+        return np.minimum(self.analysis_time[:, None] - self.enrollment, self.max_follow_up)
+
+    def observed(self, time: np.ndarray) -> np.ndarray:
+        """Whether something happening ``time`` after enrollment is seen at the analysis."""
+        return (self.enrollment + time <= self.analysis_time[:, None]) & (
+            time <= self.max_follow_up
+        )
 
 
 def analysis_cutoff(layout: Layout, cohort: Cohort, primary: EndpointData) -> Cutoff:
@@ -398,6 +421,7 @@ def analysis_cutoff(layout: Layout, cohort: Cohort, primary: EndpointData) -> Cu
     timing = layout.protocol.analysis.timing
     enrollment = cohort.enrollment
     n_rep = enrollment.shape[0]
+    everyone = np.ones(n_rep, bool)
     if isinstance(timing, EventsTiming):
         observable = primary.time <= primary.censor
         calendar = np.where(observable, enrollment + primary.time, np.inf)
@@ -406,15 +430,12 @@ def analysis_cutoff(layout: Layout, cohort: Cohort, primary: EndpointData) -> Cu
         reached = np.isfinite(kth)
         last = np.max(np.where(observable, calendar, -np.inf), axis=1)
         analysis_time = np.where(reached, kth, last)
-        follow_up = analysis_time[:, None] - enrollment
-        return Cutoff(analysis_time, follow_up, reached)
+        return Cutoff(analysis_time, enrollment, np.inf, reached)
     if isinstance(timing, CalendarTiming):
-        analysis_time = np.full(n_rep, timing.months)
-        return Cutoff(analysis_time, timing.months - enrollment, np.ones(n_rep, bool))
+        return Cutoff(np.full(n_rep, timing.months), enrollment, np.inf, everyone)
     assert isinstance(timing, FollowUpTiming)
     analysis_time = enrollment.max(axis=1) + timing.months
-    follow_up = np.minimum(analysis_time[:, None] - enrollment, timing.months)
-    return Cutoff(analysis_time, follow_up, np.ones(n_rep, bool))
+    return Cutoff(analysis_time, enrollment, timing.months, everyone)
 
 
 @dataclass
@@ -429,13 +450,14 @@ class AnalysisData:
 
 
 def apply_cutoff(data: EndpointData, cutoff: Cutoff) -> AnalysisData:
-    enrolled = cutoff.follow_up >= 0
+    """Administrative censoring at the cut-off; responses not yet assessed are left out."""
+    enrolled = cutoff.enrollment <= cutoff.analysis_time[:, None]
     if data.time is not None:
-        observed_until = np.minimum(data.censor, cutoff.follow_up)
-        event = (data.time <= observed_until) & enrolled
-        time = np.where(event, data.time, np.maximum(observed_until, 0.0))
+        event = (data.time <= data.censor) & cutoff.observed(data.time) & enrolled
+        censored_at = np.maximum(np.minimum(data.censor, cutoff.follow_up), 0.0)
+        time = np.where(event, data.time, censored_at)
         return AnalysisData(data.endpoint, valid=enrolled, time=time, event=event)
-    assessed = cutoff.follow_up >= data.endpoint.assessment_month
+    assessed = cutoff.observed(np.full_like(cutoff.enrollment, data.endpoint.assessment_month))
     valid = enrolled & assessed & ~data.missing
     return AnalysisData(data.endpoint, valid=valid, value=data.value)
 
@@ -468,8 +490,9 @@ def chunks(n_replicates: int, chunk_size: int, start: int = 0) -> Iterator[np.nd
         yield np.arange(begin, min(begin + chunk_size, n_replicates))
 
 
-def patient_table(protocol: Protocol, replicate: int = 0, scenario: str = "design",
-                  seed: int | None = None) -> pd.DataFrame:
+def patient_table(
+    protocol: Protocol, replicate: int = 0, scenario: str = "design", seed: int | None = None
+) -> pd.DataFrame:
     """One simulated trial as a patient-level table (for inspection)."""
     seed = protocol.simulation.seed if seed is None else seed
     layout = Layout(protocol, protocol.population.n_patients, protocol.population.n_patients)
@@ -486,9 +509,7 @@ def patient_table(protocol: Protocol, replicate: int = 0, scenario: str = "desig
     )
     for name, values in cohort.covariates.items():
         levels = layout.covariate_model.levels(name)
-        frame[name] = (
-            pd.Categorical.from_codes(values[0], levels) if levels else values[0]
-        )
+        frame[name] = pd.Categorical.from_codes(values[0], levels) if levels else values[0]
     for d in data:
         name = d.endpoint.name
         frame[f"{name}_analysed"] = d.valid[0]

@@ -130,10 +130,26 @@ def parse_expression(
         elif isinstance(node, ast.Constant):
             if not isinstance(node.value, int | float | str) or isinstance(node.value, bool):
                 raise ValueError(f"constant {node.value!r} is not allowed")
+            if not isinstance(node.value, str) and not _finite_number(node.value):
+                raise ValueError(f"number {str(node.value)[:20]} is too large")
+        elif isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for op, right in zip(node.ops, operands[1:], strict=True):
+                if isinstance(op, ast.In | ast.NotIn) and not isinstance(
+                    right, ast.List | ast.Tuple
+                ):
+                    raise ValueError("'in' takes a list of values, e.g. region in ['a', 'b']")
         elif not isinstance(node, _ALLOWED):
             raise ValueError(f"{type(node).__name__} is not allowed in an expression")
     _check_levels(tree, levels)
     return Expression(text=text, tree=tree, levels=dict(levels))
+
+
+def _finite_number(value: int | float) -> bool:
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
 
 
 def _check_levels(tree: ast.Expression, levels: Mapping[str, Sequence[str]]) -> None:
@@ -169,7 +185,7 @@ class _Evaluator(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant):
         if isinstance(node.value, str):
             raise ValueError(f"text {node.value!r} may only be compared with a categorical")
-        return node.value
+        return np.float64(node.value)  # float arithmetic: no huge integers, no exceptions
 
     def visit_BoolOp(self, node: ast.BoolOp):
         values = [self._condition(v) for v in node.values]

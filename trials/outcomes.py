@@ -133,7 +133,10 @@ def linear_predictor(
 
 
 def binary_responses(
-    uniforms: np.ndarray, control_rate: float, linear: np.ndarray, arm_effect: np.ndarray,
+    uniforms: np.ndarray,
+    control_rate: float,
+    linear: np.ndarray,
+    arm_effect: np.ndarray,
     scale: str,
 ) -> np.ndarray:
     """Responses: ``logit p = logit(rate) + lp + log OR`` (``scale='logit'``) or

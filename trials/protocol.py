@@ -12,7 +12,7 @@ target events not above the number of patients, ...) live in :mod:`trials.valida
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -20,7 +20,8 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 OpenProbability = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+Scale = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Level = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -54,7 +55,7 @@ class Arm(Model):
     name: Name
     label: str | None = None
     control: bool = False
-    allocation: PositiveFloat = 1.0
+    allocation: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 1.0
 
 
 # --------------------------------------------------------------------- population
@@ -86,14 +87,14 @@ class NormalCovariate(Model):
     name: Name
     distribution: Literal["normal"]
     mean: FiniteFloat = 0.0
-    sd: PositiveFloat = 1.0
+    sd: Scale = 1.0
 
 
 class LogNormalCovariate(Model):
     name: Name
     distribution: Literal["lognormal"]
-    meanlog: FiniteFloat = 0.0
-    sdlog: PositiveFloat = 1.0
+    meanlog: Annotated[float, Field(ge=-50, le=50, allow_inf_nan=False)] = 0.0
+    sdlog: Annotated[float, Field(gt=0, le=5, allow_inf_nan=False)] = 1.0
 
 
 class BinaryCovariate(Model):
@@ -114,7 +115,7 @@ class CategoricalCovariate(Model):
 
 
 Covariate = Annotated[
-    Union[NormalCovariate, LogNormalCovariate, BinaryCovariate, CategoricalCovariate],
+    NormalCovariate | LogNormalCovariate | BinaryCovariate | CategoricalCovariate,
     Field(discriminator="distribution"),
 ]
 
@@ -185,12 +186,10 @@ class MinimizationRandomization(Model):
 
 
 Randomization = Annotated[
-    Union[
-        SimpleRandomization,
-        BlockRandomization,
-        StratifiedBlockRandomization,
-        MinimizationRandomization,
-    ],
+    SimpleRandomization
+    | BlockRandomization
+    | StratifiedBlockRandomization
+    | MinimizationRandomization,
     Field(discriminator="method"),
 ]
 
@@ -294,12 +293,12 @@ class PiecewiseExponentialControl(Model):
 
 
 SurvivalControl = Annotated[
-    Union[ExponentialControl, WeibullControl, PiecewiseExponentialControl],
+    ExponentialControl | WeibullControl | PiecewiseExponentialControl,
     Field(discriminator="distribution"),
 ]
 
-CovariateEffect = Union[FiniteFloat, dict[Level, FiniteFloat]]
-ArmValue = Union[PositiveFloat, dict[Name, PositiveFloat]]
+CovariateEffect = FiniteFloat | dict[Level, FiniteFloat]
+ArmValue = PositiveFloat | dict[Name, PositiveFloat]
 
 
 class TimeToEventEffect(Model):
@@ -375,7 +374,7 @@ class ContinuousEndpoint(Model):
 
 
 Endpoint = Annotated[
-    Union[TimeToEventEndpoint, BinaryEndpoint, ContinuousEndpoint],
+    TimeToEventEndpoint | BinaryEndpoint | ContinuousEndpoint,
     Field(discriminator="type"),
 ]
 
@@ -429,9 +428,7 @@ class FollowUpTiming(Model):
     months: NonNegativeFloat
 
 
-Timing = Annotated[
-    Union[EventsTiming, CalendarTiming, FollowUpTiming], Field(discriminator="type")
-]
+Timing = Annotated[EventsTiming | CalendarTiming | FollowUpTiming, Field(discriminator="type")]
 
 
 class Analysis(Model):

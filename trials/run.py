@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -37,8 +36,16 @@ REPLICATES = "replicates.parquet"
 PROTOCOL_COPY = "protocol.yaml"
 
 PACKAGES = (
-    "insilico-trials", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "statsmodels",
-    "lifelines", "PyYAML", "typer",
+    "insilico-trials",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "statsmodels",
+    "lifelines",
+    "PyYAML",
+    "typer",
 )
 
 
@@ -78,7 +85,9 @@ def staged_directory(target: str | os.PathLike, overwrite: bool = False):
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as exc:
-        raise RunDirectoryError(f"{target}: cannot create the run directory ({exc.strerror})") from None
+        raise RunDirectoryError(
+            f"{target}: cannot create the run directory ({exc.strerror})"
+        ) from None
     try:
         yield staging
     except BaseException:
@@ -111,10 +120,6 @@ def write_json(path: str | os.PathLike, content) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(content, handle, indent=2, allow_nan=False, default=str)
         handle.write("\n")
-
-
-def command_line() -> list[str]:
-    return [Path(sys.argv[0]).name, *sys.argv[1:]]
 
 
 def read_summary(run_dir: str | os.PathLike) -> dict:
@@ -171,8 +176,11 @@ def analytic_reference(protocol) -> dict | None:
         return None
     ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
     power = logrank_power(
-        timing.target_events, primary.effect.hazard_ratio, alpha=protocol.analysis.alpha,
-        allocation_ratio=ratio, sided=protocol.analysis.sided,
+        timing.target_events,
+        primary.effect.hazard_ratio,
+        alpha=protocol.analysis.alpha,
+        allocation_ratio=ratio,
+        sided=protocol.analysis.sided,
     )
     return {"method": "Schoenfeld", "events": timing.target_events, "power": float(power)}
 
@@ -187,6 +195,7 @@ def simulate_to_directory(
     chunk_size: int | None = None,
     overwrite: bool = False,
     progress=None,
+    command_line: list[str] | None = None,
 ):
     """Simulate a protocol and write its run directory; returns (result, summary)."""
     from trials.simulate import simulate
@@ -197,8 +206,12 @@ def simulate_to_directory(
         sink = ParquetSink(staging / REPLICATES)
         try:
             result = simulate(
-                protocol, n_replicates=n_replicates, seed=seed, chunk_size=chunk_size,
-                sink=sink, progress=progress,
+                protocol,
+                n_replicates=n_replicates,
+                seed=seed,
+                chunk_size=chunk_size,
+                sink=sink,
+                progress=progress,
             )
         finally:
             sink.close()
@@ -219,7 +232,7 @@ def simulate_to_directory(
             "random_streams": (
                 "replicate r draws from numpy PCG64 seeded by SeedSequence(seed, spawn_key=(r,))"
             ),
-            "command_line": command_line(),
+            "command_line": command_line,
             "versions": package_versions(),
             "platform": platform.platform(),
             "started": started,

@@ -17,9 +17,22 @@ from trials.protocol import Protocol
 
 #: Columns kept in memory for the summary when the full table streams to a sink.
 SUMMARY_COLUMNS = (
-    "scenario", "replicate", "endpoint", "arm", "scale", "true_value", "n_screened",
-    "n_analysed", "events", "analysis_time", "target_reached", "estimate", "se",
-    "ci_lower", "ci_upper", "reject",
+    "scenario",
+    "replicate",
+    "endpoint",
+    "arm",
+    "scale",
+    "true_value",
+    "n_screened",
+    "n_analysed",
+    "events",
+    "analysis_time",
+    "target_reached",
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "reject",
 )
 
 
@@ -112,6 +125,9 @@ def simulate(
     simulated = time.perf_counter()
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     table = _categorical(table, protocol, scenarios)
+    if not table.empty:  # one canonical order, whatever the chunking
+        order = ["scenario", "endpoint", "arm", "replicate"]
+        table = table.sort_values(order, kind="stable", ignore_index=True)
     oc = OperatingCharacteristics.from_replicates(table)
     timings = {
         "simulate_seconds": simulated - started,

@@ -18,6 +18,7 @@ from trials.protocol import (
     Endpoint,
     EndpointAnalysis,
     EventsTiming,
+    ExponentialControl,
     FollowUpTiming,
     MinimizationRandomization,
     PiecewiseExponentialControl,
@@ -26,7 +27,6 @@ from trials.protocol import (
     StratifiedBlockRandomization,
     TimeToEventEndpoint,
     WeibullControl,
-    ExponentialControl,
 )
 
 Loc = tuple[str | int, ...]
@@ -115,8 +115,11 @@ def _covariates(p: Protocol) -> Iterator[tuple[Loc, str]]:
         if key in pairs:
             yield ("population", "correlations", i), "this pair is given twice"
         pairs.add(key)
-    if p.population.correlations and all(
-        set(c.between) <= seen for c in p.population.correlations
+    duplicates = len(seen) != len(p.population.covariates)
+    if (
+        p.population.correlations
+        and not duplicates
+        and all(set(c.between) <= seen for c in p.population.correlations)
     ):
         from generators.parametric import ParametricCovariates
 
@@ -127,7 +130,8 @@ def _covariates(p: Protocol) -> Iterator[tuple[Loc, str]]:
 
 
 def _eligibility(p: Protocol) -> Iterator[tuple[Loc, str]]:
-    if not p.population.eligibility:
+    names = [c.name for c in p.population.covariates]
+    if not p.population.eligibility or len(set(names)) != len(names):
         return
     from generators.parametric import ParametricCovariates
     from trials.expressions import parse_expression
@@ -139,9 +143,7 @@ def _eligibility(p: Protocol) -> Iterator[tuple[Loc, str]]:
     parsed = []
     for i, text in enumerate(p.population.eligibility):
         try:
-            parsed.append(
-                parse_expression(text, model.numeric_names(), model.categorical_levels())
-            )
+            parsed.append(parse_expression(text, model.numeric_names(), model.categorical_levels()))
         except ValueError as exc:
             yield ("population", "eligibility", i), str(exc)
     if len(parsed) != len(p.population.eligibility):
@@ -178,7 +180,10 @@ def _factor_problems(p: Protocol, names, loc: Loc) -> Iterator[tuple[Loc, str]]:
     for j, name in enumerate(names):
         cov = p.covariate(name)
         if cov is None:
-            yield (*loc, j), f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"
+            yield (
+                (*loc, j),
+                f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})",
+            )
         elif not isinstance(cov, CategoricalCovariate | BinaryCovariate):
             yield (*loc, j), f"{name!r} must be a binary or categorical covariate"
 
@@ -255,8 +260,9 @@ def _arm_mapping(p: Protocol, value, loc: Loc) -> Iterator[tuple[Loc, str]]:
     experimental = {arm.name for arm in p.experimental_arms}
     for name in value:
         if name not in experimental:
-            yield (*loc, name), (
-                f"{name!r} is not an experimental arm (experimental arms: {_list(experimental)})"
+            yield (
+                (*loc, name),
+                (f"{name!r} is not an experimental arm (experimental arms: {_list(experimental)})"),
             )
     for name in experimental - set(value):
         yield loc, f"no value for arm {name!r}"
@@ -266,8 +272,9 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
     measure = endpoint.estimand.summary_measure
     if measure not in MEASURES_FOR_TYPE[endpoint.type]:
         allowed = " or ".join(sorted(MEASURES_FOR_TYPE[endpoint.type]))
-        yield (*loc, "estimand", "summary_measure"), (
-            f"{measure!r} does not summarise a {endpoint.type} endpoint (use {allowed})"
+        yield (
+            (*loc, "estimand", "summary_measure"),
+            (f"{measure!r} does not summarise a {endpoint.type} endpoint (use {allowed})"),
         )
     for name, effect in endpoint.covariate_effects.items():
         cov = p.covariate(name)
@@ -276,15 +283,22 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
             yield where, f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"
         elif isinstance(cov, CategoricalCovariate):
             if not isinstance(effect, dict):
-                yield where, (
-                    f"categorical covariate {name!r} takes one effect per level "
-                    f"(levels: {_list(cov.categories)})"
+                yield (
+                    where,
+                    (
+                        f"categorical covariate {name!r} takes one effect per level "
+                        f"(levels: {_list(cov.categories)})"
+                    ),
                 )
             else:
                 for level in effect:
                     if level not in cov.categories:
-                        yield (*where, level), (
-                            f"{level!r} is not a level of {name!r} (levels: {_list(cov.categories)})"
+                        yield (
+                            (*where, level),
+                            (
+                                f"{level!r} is not a level of {name!r} "
+                                f"(levels: {_list(cov.categories)})"
+                            ),
                         )
         elif isinstance(effect, dict):
             yield where, f"numeric covariate {name!r} takes a single effect (a number)"
@@ -298,8 +312,9 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
             for name in arms - set(ice.annual_rate):
                 yield (*where, "annual_rate"), f"no rate for arm {name!r}"
         if ice.strategy == "composite" and isinstance(endpoint, ContinuousEndpoint):
-            yield (*where, "strategy"), (
-                "a composite strategy needs a binary or time-to-event variable"
+            yield (
+                (*where, "strategy"),
+                ("a composite strategy needs a binary or time-to-event variable"),
             )
     if isinstance(endpoint, TimeToEventEndpoint):
         yield from _arm_mapping(p, endpoint.effect.hazard_ratio, (*loc, "effect", "hazard_ratio"))
@@ -313,9 +328,12 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
                 yield where, "give either 'median' or 'scale'"
         elif isinstance(control, PiecewiseExponentialControl):
             if len(control.hazards) != len(control.breaks) + 1:
-                yield (*where, "hazards"), (
-                    f"{len(control.breaks)} breaks need {len(control.breaks) + 1} hazards "
-                    f"(got {len(control.hazards)})"
+                yield (
+                    (*where, "hazards"),
+                    (
+                        f"{len(control.breaks)} breaks need {len(control.breaks) + 1} hazards "
+                        f"(got {len(control.hazards)})"
+                    ),
                 )
             if any(b <= a for a, b in zip(control.breaks, control.breaks[1:], strict=False)):
                 yield (*where, "breaks"), "breaks must increase"
@@ -332,13 +350,17 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
             for value in values:
                 rate = endpoint.control.rate + value
                 if not 0.0 < rate < 1.0:
-                    yield (*where, "risk_difference"), (
-                        f"control rate {endpoint.control.rate} plus risk difference {value} "
-                        f"is {rate:.4g}, not a probability in (0, 1)"
+                    yield (
+                        (*where, "risk_difference"),
+                        (
+                            f"control rate {endpoint.control.rate} plus risk difference {value} "
+                            f"is {rate:.4g}, not a probability in (0, 1)"
+                        ),
                     )
             if endpoint.covariate_effects:
-                yield (*loc, "covariate_effects"), (
-                    "covariate effects act on the logit: give the effect as 'odds_ratio'"
+                yield (
+                    (*loc, "covariate_effects"),
+                    ("covariate effects act on the logit: give the effect as 'odds_ratio'"),
                 )
     else:
         yield from _arm_mapping(
@@ -353,8 +375,9 @@ def _analysis(p: Protocol) -> Iterator[tuple[Loc, str]]:
     secondary = {e.name: e for e in p.endpoints.secondary}
     for name, spec in analysis.secondary.items():
         if name not in secondary:
-            yield ("analysis", "secondary", name), (
-                f"unknown secondary endpoint {name!r} (secondary endpoints: {_list(secondary)})"
+            yield (
+                ("analysis", "secondary", name),
+                (f"unknown secondary endpoint {name!r} (secondary endpoints: {_list(secondary)})"),
             )
         else:
             yield from _endpoint_analysis(p, secondary[name], spec, ("analysis", "secondary", name))
@@ -362,21 +385,26 @@ def _analysis(p: Protocol) -> Iterator[tuple[Loc, str]]:
     n_patients = p.population.n_patients
     if isinstance(timing, EventsTiming):
         if not isinstance(primary, TimeToEventEndpoint):
-            yield ("analysis", "timing", "type"), (
-                "an event-driven analysis needs a time-to-event primary endpoint"
+            yield (
+                ("analysis", "timing", "type"),
+                ("an event-driven analysis needs a time-to-event primary endpoint"),
             )
         elif timing.target_events > n_patients:
-            yield ("analysis", "timing", "target_events"), (
-                f"{timing.target_events} target events but only {n_patients} patients"
+            yield (
+                ("analysis", "timing", "target_events"),
+                (f"{timing.target_events} target events but only {n_patients} patients"),
             )
     for loc, endpoint in [(("endpoints", "primary"), primary)] + [
         (("endpoints", "secondary", i), e) for i, e in enumerate(p.endpoints.secondary)
     ]:
         if isinstance(timing, FollowUpTiming) and not isinstance(endpoint, TimeToEventEndpoint):
             if endpoint.assessment_month > timing.months:
-                yield (*loc, "assessment_month"), (
-                    f"assessed at month {endpoint.assessment_month} but patients are followed "
-                    f"for {timing.months} months only"
+                yield (
+                    (*loc, "assessment_month"),
+                    (
+                        f"assessed at month {endpoint.assessment_month} but patients are followed "
+                        f"for {timing.months} months only"
+                    ),
                 )
 
 
@@ -386,9 +414,12 @@ def _endpoint_analysis(
     measure = endpoint.estimand.summary_measure
     allowed = TESTS_FOR_MEASURE[measure]
     if spec.test not in allowed:
-        yield (*loc, "test"), (
-            f"test {spec.test!r} does not estimate the {measure.replace('_', ' ')} of "
-            f"endpoint {endpoint.name!r} (use {_list(allowed)})"
+        yield (
+            (*loc, "test"),
+            (
+                f"test {spec.test!r} does not estimate the {measure.replace('_', ' ')} of "
+                f"endpoint {endpoint.name!r} (use {_list(allowed)})"
+            ),
         )
     stratified = spec.test in ("stratified_logrank", "cmh")
     if stratified and not spec.strata:
@@ -400,8 +431,9 @@ def _endpoint_analysis(
         yield (*loc, "covariates"), "only 'ancova' takes covariates"
     for j, name in enumerate(spec.covariates):
         if p.covariate(name) is None:
-            yield (*loc, "covariates", j), (
-                f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"
+            yield (
+                (*loc, "covariates", j),
+                (f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"),
             )
 
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from trials.cli import curve, events, schema, simulate, trial, validate
+from trials.cli import common, curve, events, schema, simulate, trial, validate
 from trials.exceptions import InsilicoError, ProtocolError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ def report_error(error: InsilicoError) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command; user errors exit with status 2."""
+    common.ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=argv, prog_name="insilico", standalone_mode=False)
     except InsilicoError as error:
@@ -43,13 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    except Exception as error:  # click's usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            return 2
-        raise
+    except typer.TyperException as error:  # usage errors of the command line itself
+        error.show()
+        return 2
     return 0
 
 

@@ -33,7 +33,9 @@ def _grid(text: str) -> list[float]:
 
 def command(
     protocol_file: Path = typer.Argument(..., help="Protocol YAML file."),
-    parameter: str = typer.Option(..., "--parameter", "-p", help=f"One of {', '.join(PARAMETERS)}."),
+    parameter: str = typer.Option(
+        ..., "--parameter", "-p", help=f"One of {', '.join(PARAMETERS)}."
+    ),
     values: str = typer.Option(..., "--values", help="0.6,0.7,0.8 or start:stop:step."),
     replicates: int | None = typer.Option(None, "--replicates", "-r", min=1),
     seed: int | None = typer.Option(None, "--seed", min=0),

@@ -37,12 +37,19 @@ def command(
         formula = schoenfeld_events if method == "schoenfeld" else freedman_events
         value = formula(hazard_ratio, alpha, power, allocation_ratio, sided)
         out = {"events": value, "power": power}
-    out |= {"hazard_ratio": hazard_ratio, "alpha": alpha, "sided": sided,
-            "allocation_ratio": allocation_ratio, "method": method}
+    out |= {
+        "hazard_ratio": hazard_ratio,
+        "alpha": alpha,
+        "sided": sided,
+        "allocation_ratio": allocation_ratio,
+        "method": method,
+    }
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     elif events is not None:
         typer.echo(f"power after {events:g} events: {out['power']:.4f} ({method})")
     else:
-        typer.echo(f"events for power {power:g}: {out['events']:.1f} ({method}); "
-                   f"round up to {int(-(-out['events'] // 1))}")
+        typer.echo(
+            f"events for power {power:g}: {out['events']:.1f} ({method}); "
+            f"round up to {int(-(-out['events'] // 1))}"
+        )

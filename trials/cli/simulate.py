@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from trials.cli.common import load_protocol
+from trials.cli.common import command_line, load_protocol
 from trials.run import simulate_to_directory
 
 NAME = "simulate"
@@ -40,14 +40,25 @@ def command(
     console = Console(stderr=True)
     show = not quiet and not as_json and sys.stderr.isatty()
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, disable=not show, transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show,
+        transient=True,
     ) as bar:
         task = bar.add_task(f"simulating {protocol.id}", total=n_total)
         result, summary = simulate_to_directory(
-            protocol, protocol_file, out, n_replicates=replicates, seed=seed,
-            chunk_size=chunk_size, overwrite=overwrite,
+            protocol,
+            protocol_file,
+            out,
+            n_replicates=replicates,
+            seed=seed,
+            chunk_size=chunk_size,
+            overwrite=overwrite,
             progress=lambda n: bar.advance(task, n),
+            command_line=command_line(),
         )
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False))
@@ -59,13 +70,12 @@ def _rate(cell: dict | None) -> str:
     if not cell:
         return "-"
     return (
-        f"{cell['rate']:.4f} ± {cell['mcse']:.4f} "
-        f"[{cell['ci_lower']:.4f}, {cell['ci_upper']:.4f}]"
+        f"{cell['rate']:.4f} ± {cell['mcse']:.4f} [{cell['ci_lower']:.4f}, {cell['ci_upper']:.4f}]"
     )
 
 
 def print_summary(summary: dict, timings: dict, out: Path) -> None:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     p = summary["protocol"]
     console.print(
         f"[bold]{p['id']}[/bold] v{p['version']} — {p['title']}\n"
@@ -73,19 +83,38 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
         f"alpha {summary['alpha']} ({'one' if summary['sided'] == 1 else 'two'}-sided)"
     )
     table = Table(title="Operating characteristics (rate ± Monte Carlo SE [exact 95% CI])")
-    for column in ("scenario", "endpoint", "arm", "rejection rate", "events", "analysed",
-                   "duration (months)", "estimate (true)", "bias", "coverage"):
-        table.add_column(column, justify="left" if column in ("scenario", "endpoint", "arm") else "right")
+    for column in (
+        "scenario",
+        "endpoint",
+        "arm",
+        "rejection rate",
+        "events",
+        "analysed",
+        "duration (months)",
+        "estimate (true)",
+        "bias",
+        "coverage",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("scenario", "endpoint", "arm") else "right"
+        )
     for row in summary["operating_characteristics"]:
         cell = {
-            "rate": row["rejection_rate"], "mcse": row["rejection_mcse"],
-            "ci_lower": row["rejection_ci_lower"], "ci_upper": row["rejection_ci_upper"],
+            "rate": row["rejection_rate"],
+            "mcse": row["rejection_mcse"],
+            "ci_lower": row["rejection_ci_lower"],
+            "ci_upper": row["rejection_ci_upper"],
         }
         table.add_row(
-            row["scenario"], row["endpoint"], row["arm"], _rate(cell),
-            _num(row.get("events_mean"), ".1f"), _num(row.get("n_analysed_mean"), ".1f"),
+            row["scenario"],
+            row["endpoint"],
+            row["arm"],
+            _rate(cell),
+            _num(row.get("events_mean"), ".1f"),
+            _num(row.get("n_analysed_mean"), ".1f"),
             _num(row.get("analysis_time_mean"), ".1f"),
-            _estimate(row), _num(row.get("estimate_bias"), "+.4f"),
+            _estimate(row),
+            _num(row.get("estimate_bias"), "+.4f"),
             _num(row.get("estimate_coverage"), ".3f"),
         )
     console.print(table)
@@ -95,9 +124,7 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
             f"Analytic ({analytic['method']}) power at {analytic['events']} events: "
             f"{analytic['power']:.4f}"
         )
-    console.print(
-        f"Simulated in {timings['simulate_seconds']:.2f} s. Run directory: {out}"
-    )
+    console.print(f"Simulated in {timings['simulate_seconds']:.2f} s. Run directory: {out}")
 
 
 def _num(value, fmt: str) -> str:

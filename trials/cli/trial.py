@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from trials.cli.common import load_protocol
-from trials.single import analyse_trial
 from trials.engine import patient_table
+from trials.single import analyse_trial
 
 NAME = "trial"
 
