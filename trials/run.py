@@ -84,6 +84,9 @@ def staged_directory(target: str | os.PathLike, overwrite: bool = False):
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
     except OSError as exc:
         raise RunDirectoryError(
             f"{target}: cannot create the run directory ({exc.strerror})"

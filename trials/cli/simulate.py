@@ -82,7 +82,7 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
         f"{summary['n_replicates']:,} replicates, seed {summary['seed']}, "
         f"alpha {summary['alpha']} ({'one' if summary['sided'] == 1 else 'two'}-sided)"
     )
-    table = Table(title="Operating characteristics (rate ± Monte Carlo SE [exact 95% CI])")
+    table = Table(title="Operating characteristics (rate ± Monte Carlo SE \\[exact 95% CI])")
     for column in (
         "scenario",
         "endpoint",
@@ -93,7 +93,7 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
         "duration (months)",
         "estimate (true)",
         "bias",
-        "coverage",
+        "CI coverage",
     ):
         table.add_column(
             column, justify="left" if column in ("scenario", "endpoint", "arm") else "right"
