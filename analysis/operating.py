@@ -119,43 +119,10 @@ class OperatingCharacteristics:
 
     @classmethod
     def from_replicates(cls, replicates: pd.DataFrame, level: float = 0.95):
-        """Summarise a per-replicate table (as :func:`trials.simulate.simulate` makes)."""
-        rows = []
-        keys = ["scenario", "endpoint", "arm"]
-        for (scenario, endpoint, arm), group in replicates.groupby(keys, sort=False, observed=True):
-            row = {"scenario": scenario, "endpoint": endpoint, "arm": arm}
-            row["scale"] = group["scale"].iloc[0]
-            row |= {f"rejection_{k}": v for k, v in rejection_rate(group["reject"], level).items()}
-            row |= _prefixed("events", distribution(group["events"]))
-            row |= _prefixed("n_analysed", distribution(group["n_analysed"]))
-            row |= _prefixed("analysis_time", distribution(group["analysis_time"]))
-            row["n_screened_mean"] = float(group["n_screened"].mean())
-            row["target_reached_rate"] = float(group["target_reached"].mean())
-            covered = (group["ci_lower"] <= group["true_value"]) & (
-                group["true_value"] <= group["ci_upper"]
-            )
-            perf = estimator_performance(
-                group["estimate"].to_numpy(),
-                group["se"].to_numpy(),
-                covered.to_numpy(),
-                float(group["true_value"].iloc[0]),
-            )
-            row |= _prefixed("estimate", perf)
-            rows.append(row)
-        table = pd.DataFrame(rows)
-        any_rows = []
-        for (scenario, endpoint), group in replicates.groupby(
-            ["scenario", "endpoint"], sort=False, observed=True
-        ):
-            if group["arm"].nunique() < 2:
-                continue
-            any_reject = group.groupby("replicate", observed=True)["reject"].any()
-            row = {"scenario": scenario, "endpoint": endpoint, "arm": "any"}
-            row |= {f"rejection_{k}": v for k, v in rejection_rate(any_reject, level).items()}
-            any_rows.append(row)
-        if any_rows:
-            table = pd.concat([table, pd.DataFrame(any_rows)], ignore_index=True)
-        return cls(table=table, level=level)
+        """Summarise a per-replicate table (as :func:`trials.simulation.simulate` makes)."""
+        builder = OperatingCharacteristicsBuilder(level)
+        builder.add(replicates)
+        return builder.result()
 
     def summary(self) -> pd.DataFrame:
         """The main figures, one row per scenario, endpoint and arm."""
@@ -189,6 +156,165 @@ class OperatingCharacteristics:
         """JSON-ready rows (NaN as None)."""
         clean = self.table.astype(object).where(self.table.notna(), None)
         return [{k: _plain(v) for k, v in row.items()} for row in clean.to_dict("records")]
+
+
+class OperatingCharacteristicsBuilder:
+    """Accumulates operating characteristics chunk by chunk in memory that does not grow
+    with the number of replicates, except for the analysis times (8 bytes a replicate)
+    whose quantiles are reported exactly.
+
+    Counts and sums give rates, means, SDs, bias and coverage; integer quantities
+    (events, analysed and screened patients) are kept as exact histograms, so their
+    quantiles equal ``numpy.quantile`` on the full column.
+    """
+
+    def __init__(self, level: float = 0.95):
+        self.level = level
+        self._groups: dict[tuple, _Group] = {}
+        self._any: dict[tuple, list[int]] = {}
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Add the per-replicate rows of whole replicates (all comparisons present)."""
+        keys = ["scenario", "endpoint", "arm"]
+        for key, group in frame.groupby(keys, sort=False, observed=True):
+            if key not in self._groups:
+                self._groups[key] = _Group(
+                    group["scale"].iloc[0], float(group["true_value"].iloc[0])
+                )
+            self._groups[key].add(group)
+        for key, group in frame.groupby(["scenario", "endpoint"], sort=False, observed=True):
+            if group["arm"].nunique() < 2:
+                continue
+            any_reject = group.groupby("replicate", observed=True)["reject"].any()
+            counts = self._any.setdefault(key, [0, 0])
+            counts[0] += int(any_reject.sum())
+            counts[1] += len(any_reject)
+
+    def result(self) -> OperatingCharacteristics:
+        rows = []
+        for (scenario, endpoint, arm), group in self._groups.items():
+            rows.append(
+                {"scenario": scenario, "endpoint": endpoint, "arm": arm} | group.row(self.level)
+            )
+        for (scenario, endpoint), (k, n) in self._any.items():
+            row = {"scenario": scenario, "endpoint": endpoint, "arm": "any"}
+            reject = np.r_[np.ones(k, bool), np.zeros(n - k, bool)]
+            rows.append(
+                row
+                | {f"rejection_{key}": v for key, v in rejection_rate(reject, self.level).items()}
+            )
+        return OperatingCharacteristics(table=pd.DataFrame(rows), level=self.level)
+
+
+class _Histogram:
+    """Exact distribution of a non-negative integer quantity."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(1, dtype=np.int64)
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float)
+        values = values[~np.isnan(values)].astype(np.int64)
+        if values.size == 0:
+            return
+        counts = np.bincount(values)
+        if counts.size > self.counts.size:
+            counts[: self.counts.size] += self.counts
+            self.counts = counts
+        else:
+            self.counts[: counts.size] += counts
+
+    def summary(self) -> dict[str, float]:
+        n = int(self.counts.sum())
+        keys = ["mean", "sd", *(f"q{int(q * 100):02d}" for q in QUANTILES)]
+        if n == 0:
+            return dict.fromkeys(keys, np.nan)
+        support = np.arange(self.counts.size, dtype=float)
+        mean = float((support * self.counts).sum() / n)
+        var = float(((support - mean) ** 2 * self.counts).sum() / (n - 1)) if n > 1 else 0.0
+        out = {"mean": mean, "sd": float(np.sqrt(var))}
+        cumulative = np.cumsum(self.counts)
+        for q in QUANTILES:
+            # numpy's default (linear) quantile from order statistics k and k + 1
+            h = (n - 1) * q
+            k = int(np.floor(h))
+            lower = float(np.searchsorted(cumulative, k, side="right"))
+            upper = float(np.searchsorted(cumulative, min(k + 1, n - 1), side="right"))
+            out[f"q{int(q * 100):02d}"] = lower + (h - k) * (upper - lower)
+        return out
+
+
+class _Group:
+    """Running sums of one (scenario, endpoint, arm)."""
+
+    def __init__(self, scale: str, true_value: float):
+        self.scale, self.true_value = scale, true_value
+        self.n = self.n_rejected = self.n_reached = 0
+        self.n_screened_sum = 0.0
+        self.events, self.n_analysed = _Histogram(), _Histogram()
+        self.analysis_time: list[np.ndarray] = []
+        self.n_finite = self.n_not_estimable = self.n_covered = self.n_se = 0
+        self.sum_d = self.sum_d2 = self.sum_se2 = 0.0
+
+    def add(self, group: pd.DataFrame) -> None:
+        self.n += len(group)
+        self.n_rejected += int(group["reject"].sum())
+        self.n_reached += int(group["target_reached"].sum())
+        self.n_screened_sum += float(group["n_screened"].sum())
+        self.events.add(group["events"].to_numpy())
+        self.n_analysed.add(group["n_analysed"].to_numpy())
+        self.analysis_time.append(group["analysis_time"].to_numpy(dtype=float))
+        estimate = group["estimate"].to_numpy(dtype=float)
+        finite = np.isfinite(estimate)
+        d = estimate[finite] - self.true_value
+        self.n_finite += int(finite.sum())
+        self.n_not_estimable += int((~finite).sum())
+        self.sum_d += float(d.sum())
+        self.sum_d2 += float((d**2).sum())
+        se = group["se"].to_numpy(dtype=float)[finite]
+        ok = np.isfinite(se)
+        self.n_se += int(ok.sum())
+        self.sum_se2 += float((se[ok] ** 2).sum())
+        covered = (group["ci_lower"].to_numpy() <= self.true_value) & (
+            self.true_value <= group["ci_upper"].to_numpy()
+        )
+        self.n_covered += int(covered[finite].sum())
+
+    def row(self, level: float) -> dict:
+        row: dict = {"scale": self.scale}
+        reject = np.r_[np.ones(self.n_rejected, bool), np.zeros(self.n - self.n_rejected, bool)]
+        row |= {f"rejection_{k}": v for k, v in rejection_rate(reject, level).items()}
+        row |= _prefixed("events", self.events.summary())
+        row |= _prefixed("n_analysed", self.n_analysed.summary())
+        row |= _prefixed("analysis_time", distribution(np.concatenate(self.analysis_time)))
+        row["n_screened_mean"] = self.n_screened_sum / self.n
+        row["target_reached_rate"] = self.n_reached / self.n
+        row |= _prefixed("estimate", self._performance())
+        return row
+
+    def _performance(self) -> dict[str, float]:
+        n = self.n_finite
+        out: dict[str, float] = {
+            "true_value": self.true_value,
+            "n_not_estimable": self.n_not_estimable,
+        }
+        if n < 2:
+            return out | {"mean": np.nan, "bias": np.nan, "bias_mcse": np.nan}
+        bias = self.sum_d / n
+        empirical_se = float(np.sqrt(max(self.sum_d2 - n * bias**2, 0.0) / (n - 1)))
+        out |= {
+            "mean": self.true_value + bias,
+            "bias": bias,
+            "bias_mcse": empirical_se / np.sqrt(n),
+            "empirical_se": empirical_se,
+            "empirical_se_mcse": empirical_se / np.sqrt(2 * (n - 1)),
+        }
+        if self.n_se:
+            out["model_se"] = float(np.sqrt(self.sum_se2 / self.n_se))
+            rate = self.n_covered / n
+            out["coverage"] = rate
+            out["coverage_mcse"] = float(np.sqrt(rate * (1 - rate) / n))
+        return out
 
 
 def _prefixed(prefix: str, values: dict) -> dict:

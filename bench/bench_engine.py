@@ -54,7 +54,7 @@ SIMULATE = """
 import json, resource, time, sys
 sys.path.insert(0, '.')
 from trials.cli.common import load_protocol
-from trials.simulate import simulate
+from trials.simulation import simulate
 p = load_protocol('bench/reference_design.yaml')
 simulate(p, n_replicates=200, scenarios=('design',))  # warm-up (imports, caches)
 best = []

@@ -16,7 +16,7 @@ from tests.conftest import PROTOCOLS
 from trials.cli import main
 from trials.cli.common import load_protocol
 from trials.run import file_sha256, result_summary
-from trials.simulate import simulate
+from trials.simulation import simulate
 
 BINARY = PROTOCOLS / "binary_response_phase2b.yaml"
 ONCOLOGY = PROTOCOLS / "oncology_os_phase3.yaml"

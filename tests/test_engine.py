@@ -10,7 +10,7 @@ from scipy import stats
 
 from tests.conftest import load_example, make_protocol
 from trials.engine import Layout, draw_cohort, patient_table, simulate_chunk
-from trials.simulate import simulate
+from trials.simulation import simulate
 
 
 def tte_protocol(**changes) -> dict:
@@ -244,3 +244,16 @@ def test_intercurrent_event_strategies_for_time_to_event():
     expected = 1 / (np.log(2) / 12 + rate_ice)
     observed = comp[0][control].mean()
     assert abs(observed - expected) < 4 * expected / np.sqrt(control.sum())
+
+
+def test_unreachable_target_events_warn_and_are_recorded():
+    from trials.exceptions import SimulationWarning
+
+    content = tte_protocol(**{
+        "dropout": {"all": {"annual_rate": 0.9}},
+        "analysis.timing": {"type": "events", "target_events": 195},
+    })
+    with pytest.warns(SimulationWarning, match="target number of events was not reached"):
+        result = simulate(make_protocol(content), n_replicates=20)
+    table = result.operating_characteristics.table
+    assert (table["target_reached_rate"] < 1).all()

@@ -79,3 +79,30 @@ def test_summary_table_has_any_arm_row_for_several_arms():
     table = OperatingCharacteristics.from_replicates(frame).table
     any_row = table[table["arm"] == "any"].iloc[0]
     assert any_row["rejection_rate"] == pytest.approx(0.5)  # replicates 0..4
+
+
+def test_streamed_summary_equals_the_summary_of_the_whole_column(rng):
+    from analysis.operating import OperatingCharacteristicsBuilder, distribution
+
+    n = 1001
+    frame = pd.DataFrame({
+        "scenario": "design", "replicate": np.arange(n), "endpoint": "os", "arm": "x",
+        "scale": "log_hazard_ratio", "true_value": -0.3, "n_screened": rng.integers(600, 640, n),
+        "n_analysed": rng.integers(500, 600, n), "events": rng.integers(300, 400, n).astype(float),
+        "analysis_time": rng.normal(30, 2, n), "target_reached": True,
+        "estimate": rng.normal(-0.3, 0.1, n), "se": np.full(n, 0.1),
+        "ci_lower": 0.0, "ci_upper": 0.0, "reject": rng.random(n) < 0.9,
+    })
+    frame["ci_lower"] = frame["estimate"] - 0.196
+    frame["ci_upper"] = frame["estimate"] + 0.196
+    builder = OperatingCharacteristicsBuilder()
+    for start in range(0, n, 97):  # chunks of whole replicates
+        builder.add(frame.iloc[start : start + 97])
+    row = builder.result().table.iloc[0]
+    for key, value in distribution(frame["events"]).items():
+        assert row[f"events_{key}"] == pytest.approx(value, rel=1e-12)
+    covered = (frame["ci_lower"] <= -0.3) & (-0.3 <= frame["ci_upper"])
+    perf = estimator_performance(frame["estimate"], frame["se"], covered, -0.3)
+    for key, value in perf.items():
+        assert row[f"estimate_{key}"] == pytest.approx(value, rel=1e-9)
+    assert row["rejection_rate"] == frame["reject"].mean()

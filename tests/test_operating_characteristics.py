@@ -9,7 +9,7 @@
 
 Tolerances are 4 Monte Carlo standard errors (of both simulations where two are
 compared). The default suite runs a few thousand replicates; ``pytest -m slow`` reruns
-the checks with 40,000.
+the checks with 200,000.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pytest
 from analysis.power import means_power, proportions_power
 from tests.conftest import RESULTS, make_protocol
 from trials.cli.common import load_protocol
-from trials.simulate import simulate
+from trials.simulation import simulate
 
-FAST, SLOW = 2_000, 40_000
+FAST, SLOW = 2_000, 200_000
 
 
 def rpact_reference() -> dict[float, dict]:

@@ -16,7 +16,7 @@ from scipy.special import ndtri
 
 from trials.exceptions import DesignError
 from trials.protocol import Protocol
-from trials.simulate import simulate
+from trials.simulation import simulate
 from trials.validation import check_protocol
 
 EFFECTS = {

@@ -201,7 +201,7 @@ def simulate_to_directory(
     command_line: list[str] | None = None,
 ):
     """Simulate a protocol and write its run directory; returns (result, summary)."""
-    from trials.simulate import simulate
+    from trials.simulation import simulate
 
     started = now()
     with staged_directory(out, overwrite=overwrite) as staging:

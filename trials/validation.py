@@ -6,7 +6,9 @@ line of the protocol file and reports every problem at once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -440,3 +442,10 @@ def _endpoint_analysis(
 def _list(names) -> str:
     names = sorted(names)
     return ", ".join(repr(n) for n in names) if names else "none"
+
+
+def load_protocol(path: str | os.PathLike) -> Protocol:
+    """Load a protocol file and check it; raises ProtocolError with every problem."""
+    from trials.loader import load_yaml_model
+
+    return load_yaml_model(Path(path), Protocol, checks=(check_protocol,))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
 from trials.cli import common, curve, events, schema, simulate, trial, validate
-from trials.exceptions import InsilicoError, ProtocolError
+from trials.exceptions import InsilicoError, InsilicoWarning, ProtocolError
 
 app = typer.Typer(
     name="insilico",
@@ -31,9 +32,22 @@ def report_error(error: InsilicoError) -> None:
         print(f"error: {error}", file=sys.stderr)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of the package as one plain line; others as Python shows them."""
+    if issubclass(category, InsilicoWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command; user errors exit with status 2."""
     common.ARGV[:] = list(sys.argv[1:] if argv is None else argv)
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, prog_name="insilico", standalone_mode=False)
     except InsilicoError as error:
@@ -47,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as error:  # usage errors of the command line itself
         error.show()
         return 2
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

@@ -4,36 +4,18 @@ engine and the analysis, into a per-replicate table and its summary."""
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from analysis.operating import OperatingCharacteristics
+from analysis.operating import OperatingCharacteristics, OperatingCharacteristicsBuilder
 from trials.analyse import Comparison, analyse
 from trials.engine import SCENARIOS, Layout, chunks, simulate_chunk
+from trials.exceptions import SimulationWarning
 from trials.protocol import Protocol
-
-#: Columns kept in memory for the summary when the full table streams to a sink.
-SUMMARY_COLUMNS = (
-    "scenario",
-    "replicate",
-    "endpoint",
-    "arm",
-    "scale",
-    "true_value",
-    "n_screened",
-    "n_analysed",
-    "events",
-    "analysis_time",
-    "target_reached",
-    "estimate",
-    "se",
-    "ci_lower",
-    "ci_upper",
-    "reject",
-)
 
 
 @dataclass(frozen=True)
@@ -42,9 +24,10 @@ class SimulationResult:
 
     Attributes
     ----------
-    replicates : DataFrame
-        One row per scenario, replicate, endpoint and experimental arm. When the full
-        table was streamed to a sink, only :data:`SUMMARY_COLUMNS` are kept.
+    replicates : DataFrame or None
+        One row per scenario, replicate, endpoint and experimental arm, in that order;
+        ``None`` when the table was streamed to a sink (memory then does not grow with
+        the number of replicates).
     operating_characteristics : OperatingCharacteristics
     """
 
@@ -53,7 +36,7 @@ class SimulationResult:
     seed: int
     chunk_size: int
     scenarios: tuple[str, ...]
-    replicates: pd.DataFrame
+    replicates: pd.DataFrame | None
     operating_characteristics: OperatingCharacteristics
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -99,8 +82,8 @@ def simulate(
         that designs of different sizes share their patients (common random numbers
         across a grid of sample sizes).
     sink : callable, optional
-        Called with each chunk's full per-replicate table (e.g. to write Parquet); the
-        returned result then keeps only the summary columns.
+        Called with each chunk's per-replicate table (e.g. to write Parquet); the result
+        then holds no per-replicate table.
     progress : callable, optional
         Called with the number of replicates finished after each chunk.
     start : int
@@ -113,28 +96,44 @@ def simulate(
     layout = Layout(protocol, n_patients, max(n_draw or n_patients, n_patients))
     chunk_size = chunk_size or sim.chunk_size or layout.default_chunk_size()
     started = time.perf_counter()
+    builder = OperatingCharacteristicsBuilder()
     frames = []
     for replicates in chunks(n_replicates, chunk_size, start):
         frame = simulate_replicates(layout, replicates, seed, scenarios)
+        builder.add(frame)
         if sink is not None:
             sink(frame)
-            frame = frame[list(SUMMARY_COLUMNS)]
-        frames.append(frame)
+        else:
+            frames.append(frame)
         if progress is not None:
             progress(len(replicates))
     simulated = time.perf_counter()
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    table = _categorical(table, protocol, scenarios)
-    if not table.empty:  # one canonical order, whatever the chunking
-        order = ["scenario", "endpoint", "arm", "replicate"]
+    table = None
+    if frames:
+        table = _categorical(pd.concat(frames, ignore_index=True), protocol, scenarios)
+        order = ["scenario", "endpoint", "arm", "replicate"]  # whatever the chunking
         table = table.sort_values(order, kind="stable", ignore_index=True)
-    oc = OperatingCharacteristics.from_replicates(table)
+    oc = builder.result()
+    _warn_target_not_reached(oc)
     timings = {
         "simulate_seconds": simulated - started,
         "summarise_seconds": time.perf_counter() - simulated,
     }
     return SimulationResult(
         protocol, n_replicates, seed, chunk_size, tuple(scenarios), table, oc, timings
+    )
+
+
+def _warn_target_not_reached(oc: OperatingCharacteristics) -> None:
+    rates = oc.table["target_reached_rate"].dropna()
+    if rates.empty or (rates == 1).all():
+        return
+    warnings.warn(
+        f"the target number of events was not reached in up to {1 - rates.min():.1%} of "
+        "the simulated trials; those were analysed at their last event and are counted in "
+        "target_reached_rate",
+        SimulationWarning,
+        stacklevel=3,
     )
 
 
