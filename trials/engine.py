@@ -141,6 +141,8 @@ class Layout:
 
     def default_chunk_size(self) -> int:
         cells = self.n_candidates * len(self.columns) + self.n_randomization
+        if isinstance(self.protocol.randomization, StratifiedBlockRandomization):
+            cells += self.n_strata * self.n_draw  # one block sequence per stratum
         return max(1, min(10_000, _CELLS_PER_CHUNK // max(cells, 1)))
 
 
