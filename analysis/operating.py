@@ -249,12 +249,15 @@ class _Group:
 
     def __init__(self, scale: str, true_value: float):
         self.scale, self.true_value = scale, true_value
+        # sums are kept around the true value (or 0 where the estimand has none)
+        self.center = true_value if np.isfinite(true_value) else 0.0
         self.n = self.n_rejected = self.n_reached = 0
         self.n_screened_sum = 0.0
         self.events, self.n_analysed = _Histogram(), _Histogram()
         self.analysis_time: list[np.ndarray] = []
         self.n_finite = self.n_not_estimable = self.n_covered = self.n_se = 0
         self.sum_d = self.sum_d2 = self.sum_se2 = 0.0
+        self.stops: dict[tuple[int, str], int] = {}
 
     def add(self, group: pd.DataFrame) -> None:
         self.n += len(group)
@@ -266,7 +269,7 @@ class _Group:
         self.analysis_time.append(group["analysis_time"].to_numpy(dtype=float))
         estimate = group["estimate"].to_numpy(dtype=float)
         finite = np.isfinite(estimate)
-        d = estimate[finite] - self.true_value
+        d = estimate[finite] - self.center
         self.n_finite += int(finite.sum())
         self.n_not_estimable += int((~finite).sum())
         self.sum_d += float(d.sum())
@@ -279,6 +282,10 @@ class _Group:
             self.true_value <= group["ci_upper"].to_numpy()
         )
         self.n_covered += int(covered[finite].sum())
+        if "stop_look" in group:
+            pairs = group.groupby(["stop_look", "stop_reason"], observed=True).size()
+            for (look, reason), count in pairs.items():
+                self.stops[(int(look), reason)] = self.stops.get((int(look), reason), 0) + count
 
     def row(self, level: float) -> dict:
         row: dict = {"scale": self.scale}
@@ -290,6 +297,11 @@ class _Group:
         row["n_screened_mean"] = self.n_screened_sum / self.n
         row["target_reached_rate"] = self.n_reached / self.n
         row |= _prefixed("estimate", self._performance())
+        if any(reason != "final" or look > 1 for look, reason in self.stops):
+            # group-sequential: probability of stopping at each look, by reason
+            for look in range(1, max(look for look, _ in self.stops) + 1):
+                for reason in ("efficacy", "futility"):
+                    row[f"stop_look{look}_{reason}"] = self.stops.get((look, reason), 0) / self.n
         return row
 
     def _performance(self) -> dict[str, float]:
@@ -302,6 +314,13 @@ class _Group:
             return out | {"mean": np.nan, "bias": np.nan, "bias_mcse": np.nan}
         bias = self.sum_d / n
         empirical_se = float(np.sqrt(max(self.sum_d2 - n * bias**2, 0.0) / (n - 1)))
+        if not np.isfinite(self.true_value):  # no single true value: no bias, no coverage
+            return out | {
+                "mean": self.center + bias,
+                "bias": np.nan,
+                "bias_mcse": np.nan,
+                "empirical_se": empirical_se,
+            }
         out |= {
             "mean": self.true_value + bias,
             "bias": bias,

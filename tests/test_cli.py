@@ -83,7 +83,7 @@ def test_bad_protocol_reports_every_problem_and_writes_nothing(tmp_path, capsys)
 
 def test_validate_and_schema(tmp_path, capsys):
     assert main(["validate", *map(str, sorted(PROTOCOLS.glob("*.yaml")))]) == 0
-    assert capsys.readouterr().out.count(": ok") == 3
+    assert capsys.readouterr().out.count(": ok") == len(list(PROTOCOLS.glob("*.yaml")))
     schema_file = tmp_path / "schema.json"
     assert main(["schema", "--out", str(schema_file)]) == 0
     schema = json.loads(schema_file.read_text())

@@ -64,7 +64,6 @@ BAD_EDITS = [
         "unknown key, did you mean",
         [(HR, "      hazzard_ratio: 0.70")],
         [
-            ("endpoints.primary.effect.hazard_ratio", 77, "missing required field"),
             (
                 "endpoints.primary.effect.hazzard_ratio",
                 78,
@@ -228,7 +227,6 @@ BAD_EDITS = [
         [
             ("arms[0].allocation", 19, "must be greater than 0"),
             ("population.n_patients", 25, "expected an integer"),
-            ("endpoints.primary.effect.hazard_ratio", 77, "missing required field"),
             ("endpoints.primary.effect.hazzard_ratio", 78, "did you mean 'hazard_ratio'?"),
             ("analysis.alpha", 87, "must be less than 1"),
         ],

@@ -9,7 +9,7 @@ at most its alpha; with ``sided: 2`` when its two-sided p-value is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -17,7 +17,10 @@ from scipy import stats
 from analysis.cox import cox_treatment
 from analysis.logrank import logrank_test
 from analysis.means import ancova, t_test
+from analysis.multiplicity import dunnett_critical_value, holm_adjusted
 from analysis.proportions import cmh_test, proportions_test
+from analysis.rmst import rmst_difference
+from analysis.weighted_logrank import maxcombo_test, weighted_logrank_test
 from trials.engine import AnalysisData, Layout, stratum_codes
 from trials.estimands import true_values
 from trials.protocol import (
@@ -55,12 +58,31 @@ class Comparison:
 
 
 def comparison_alpha(protocol: Protocol) -> float:
-    """Alpha of each comparison of the primary endpoint (Bonferroni over arms)."""
+    """Alpha of each comparison (Bonferroni over arms; the full alpha otherwise, Holm
+    and Dunnett adjusting the decisions afterwards)."""
     alpha = protocol.analysis.alpha
     n_comparisons = len(protocol.experimental_arms)
     if protocol.analysis.multiplicity == "bonferroni":
         return alpha / n_comparisons
     return alpha
+
+
+def adjust_for_multiplicity(protocol: Protocol, comparisons: list[Comparison]) -> list[Comparison]:
+    """Holm or Dunnett decisions across the arms of one endpoint (others unchanged)."""
+    method = protocol.analysis.multiplicity
+    if method not in ("holm", "dunnett") or len(comparisons) < 2:
+        return comparisons
+    alpha, sided = protocol.analysis.alpha, protocol.analysis.sided
+    if method == "holm":
+        adjusted = holm_adjusted(np.stack([c.p_value for c in comparisons]))
+        rejects = np.nan_to_num(adjusted, nan=1.0) <= alpha
+    else:
+        control = protocol.control_arm.allocation
+        ratios = [arm.allocation / control for arm in protocol.experimental_arms]
+        critical = dunnett_critical_value(ratios, alpha, sided)
+        stats_ = np.stack([c.statistic for c in comparisons])
+        rejects = (np.abs(stats_) if sided == 2 else stats_) >= critical
+    return [replace(c, reject=r) for c, r in zip(comparisons, rejects, strict=True)]
 
 
 def analyse(
@@ -79,12 +101,13 @@ def analyse(
         endpoint = endpoint_data.endpoint
         spec = endpoint_analysis(protocol, endpoint)
         truth = true_values(protocol, endpoint, null)
+        per_endpoint = []
         for k, experimental in enumerate(protocol.arms):
             if experimental.control:
                 continue
             valid = endpoint_data.valid & ((arm == control) | (arm == k))
             group = arm == k
-            out.append(
+            per_endpoint.append(
                 _compare(
                     layout,
                     endpoint_data,
@@ -97,6 +120,7 @@ def analyse(
                     truth[k],
                 )
             )
+        out.extend(adjust_for_multiplicity(protocol, per_endpoint))
     return out
 
 
@@ -118,12 +142,21 @@ def _compare(
     events = np.full(valid.shape[0], np.nan)
     df = None
     z_crit = stats.norm.ppf(0.5 + CI_LEVEL / 2)
+    p_value = None
     if isinstance(endpoint, TimeToEventEndpoint):
         events = (data.event & valid).sum(axis=1).astype(float)
-        if spec.test == "cox":
+        if spec.test == "rmst":
+            fit = rmst_difference(data.time, data.event, group, spec.tau, valid=valid)
+            estimate, se = fit.difference, fit.se
+            statistic = fit.z  # positive: longer restricted mean survival on experimental
+            scale = "rmst_difference"
+        elif spec.test == "cox":
             fit = cox_treatment(data.time, data.event, group, valid=valid, strata=strata)
-            estimate, se = fit.log_hr, fit.se_log_hr
+            estimate, se, statistic = fit.log_hr, fit.se_log_hr, -fit.z
+            scale = "log_hazard_ratio"
         else:
+            # the log-rank (Pike) estimate of the log hazard ratio goes with every
+            # log-rank-type test; the test statistic is the protocol's
             fit = logrank_test(
                 data.time,
                 data.event,
@@ -131,9 +164,21 @@ def _compare(
                 valid=valid,
                 strata=strata if spec.test == "stratified_logrank" else None,
             )
-            estimate, se = fit.log_hr, fit.se_log_hr
-        statistic = -fit.z
-        scale = "log_hazard_ratio"
+            estimate, se, statistic = fit.log_hr, fit.se_log_hr, -fit.z
+            scale = "log_hazard_ratio"
+            if spec.test == "weighted_logrank":
+                weighted = weighted_logrank_test(
+                    data.time, data.event, group, valid=valid,
+                    rho=spec.rho or 0.0, gamma=spec.gamma or 0.0,
+                )
+                statistic = -weighted.z
+            elif spec.test == "maxcombo":
+                combo = maxcombo_test(
+                    data.time, data.event, group, valid=valid,
+                    alternative="less" if sided == 1 else "two-sided",
+                    decide_at=alpha,
+                )
+                statistic, p_value = -combo.statistic, combo.p_value
     elif spec.test in ("difference_in_proportions", "cmh"):
         response = data.value.astype(bool)
         if spec.test == "cmh":
@@ -162,7 +207,8 @@ def _compare(
             one_sided = stats.norm.sf(statistic)
         else:
             one_sided = stats.t.sf(statistic, df)
-        p_value = one_sided if sided == 1 else 2 * np.minimum(one_sided, 1 - one_sided)
+        if p_value is None:
+            p_value = one_sided if sided == 1 else 2 * np.minimum(one_sided, 1 - one_sided)
         reject = p_value <= alpha
         ci_lower, ci_upper = estimate - z_crit * se, estimate + z_crit * se
     return Comparison(

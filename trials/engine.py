@@ -35,7 +35,9 @@ from trials.outcomes import (
     continuous_responses,
     dropout_hazard,
     event_times,
+    inverse_cumulative_hazard,
     linear_predictor,
+    piecewise_effect_event_times,
 )
 from trials.protocol import (
     BinaryEndpoint,
@@ -93,6 +95,8 @@ class Layout:
         names += ["dropout"]
         for endpoint in self.endpoints:
             names.append(f"outcome:{endpoint.name}")
+            if has_cure(endpoint):
+                names.append(f"cure:{endpoint.name}")
             for k, _ in enumerate(endpoint.estimand.intercurrent_events):
                 names.append(f"ice:{endpoint.name}:{k}")
         return {name: i for i, name in enumerate(names)}
@@ -295,9 +299,44 @@ def _arm_values(protocol: Protocol, value, transform, null_value: float) -> np.n
     return np.array(out, dtype=float)
 
 
+def has_cure(endpoint: Endpoint) -> bool:
+    return isinstance(endpoint, TimeToEventEndpoint) and (
+        endpoint.control.cure_fraction > 0 or endpoint.effect.cure_fraction is not None
+    )
+
+
+def cure_fractions(protocol: Protocol, endpoint: TimeToEventEndpoint, null: bool) -> np.ndarray:
+    """Cure fraction of each arm (the control's in every arm on the null)."""
+    control = endpoint.control.cure_fraction
+    given = endpoint.effect.cure_fraction
+    if null or given is None:
+        return np.full(len(protocol.arms), control)
+    return np.array(
+        [
+            control if arm.control else (given[arm.name] if isinstance(given, dict) else given)
+            for arm in protocol.arms
+        ]
+    )
+
+
+def piecewise_effects(protocol: Protocol, endpoint: TimeToEventEndpoint) -> list:
+    """The piecewise hazard ratio of each arm (``None`` for control)."""
+    spec = endpoint.effect.piecewise_hazard_ratio
+    return [
+        None if arm.control else (spec[arm.name] if isinstance(spec, dict) else spec)
+        for arm in protocol.arms
+    ]
+
+
 def arm_effects(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarray:
-    """The effect of each arm on its model scale (log HR, log OR, risk or mean difference)."""
+    """The effect of each arm on its model scale (log HR, log OR, risk or mean difference).
+
+    A piecewise (non-proportional) hazard ratio has no single log HR: NaN.
+    """
     if isinstance(endpoint, TimeToEventEndpoint):
+        if endpoint.effect.piecewise_hazard_ratio is not None:
+            effect = np.array([0.0 if arm.control else np.nan for arm in protocol.arms])
+            return np.zeros_like(effect) if null else effect
         effect = _arm_values(protocol, endpoint.effect.hazard_ratio, np.log, 0.0)
     elif isinstance(endpoint, BinaryEndpoint):
         if endpoint.effect.odds_ratio is not None:
@@ -340,7 +379,7 @@ def simulate_outcomes(layout: Layout, cohort: Cohort, null: bool) -> list[Endpoi
             with np.errstate(divide="ignore"):
                 ice_times.append((ice.strategy, np.where(hazard > 0, e / hazard, np.inf)))
         if isinstance(endpoint, TimeToEventEndpoint):
-            time = event_times(endpoint.control, -np.log1p(-u_out), linear + effect)
+            time = _event_times(layout, cohort, endpoint, u_out, linear, effect, null)
             censor = dropout.copy()
             for strategy, t_ice in ice_times:
                 if strategy == "composite":
@@ -365,6 +404,29 @@ def simulate_outcomes(layout: Layout, cohort: Cohort, null: bool) -> list[Endpoi
                 missing = missing | before
         out.append(EndpointData(endpoint, value=value, missing=missing))
     return out
+
+
+def _event_times(layout, cohort, endpoint, u_out, linear, effect, null) -> np.ndarray:
+    protocol = layout.protocol
+    exponentials = -np.log1p(-u_out)
+    if endpoint.effect.piecewise_hazard_ratio is None or null:
+        time = event_times(endpoint.control, exponentials, linear + np.nan_to_num(effect))
+    else:
+        target = exponentials * np.exp(-linear)
+        time = np.empty_like(target)
+        for a, spec in enumerate(piecewise_effects(protocol, endpoint)):
+            mask = cohort.arm == a
+            if spec is None:
+                time[mask] = inverse_cumulative_hazard(endpoint.control, target[mask])
+            else:
+                time[mask] = piecewise_effect_event_times(
+                    endpoint.control, target[mask], spec.breaks, spec.hazard_ratios
+                )
+    if has_cure(endpoint):
+        cured = cure_fractions(protocol, endpoint, null)[cohort.arm]
+        u_cure = cohort.uniforms[:, :, layout.columns[f"cure:{endpoint.name}"]]
+        time = np.where(u_cure < cured, np.inf, time)
+    return time
 
 
 def _dropout_times(layout: Layout, cohort: Cohort) -> np.ndarray:

@@ -6,6 +6,11 @@ are judged (bias, coverage).
   to 1 (non-collapsibility), and the reported bias includes that difference.
 - Difference in means: the protocol's mean difference (marginal and conditional agree in
   a linear model).
+- Hazard ratio under a piecewise (non-proportional) effect: no single value (NaN); bias
+  and coverage are then not reported.
+- Difference in restricted mean survival time at tau: marginal over the eligible
+  population (covariates drawn as below, 20,000 patients), including cure fractions, by
+  the trapezoidal rule on 2,001 points of [0, tau] (error below 1e-6 of tau).
 - Difference in proportions: the marginal difference over the eligible population,
   including the intercurrent events of a composite strategy. It is an average over
   covariates drawn from the population model (200,000 screened patients, fixed seed);
@@ -32,28 +37,78 @@ def true_values(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarra
         and endpoint.estimand.summary_measure == "difference_in_proportions"
     ):
         return _difference_in_proportions(protocol, endpoint, effect, null)
+    if endpoint.estimand.summary_measure == "rmst_difference":
+        return _rmst_difference(protocol, endpoint, null)
     return effect
+
+
+def _population(protocol: Protocol, n: int) -> dict[str, np.ndarray]:
+    """Covariates of ``n`` screened patients who are eligible (fixed seed)."""
+    from generators.parametric import ParametricCovariates
+    from trials.expressions import parse_expression
+
+    population = protocol.population
+    model = ParametricCovariates(population.covariates, population.correlations)
+    rng = np.random.default_rng(20_261_123)
+    covariates = model.transform(rng.standard_normal((n, model.n_latent)))
+    eligible = np.ones(n, dtype=bool)
+    for text in population.eligibility:
+        expression = parse_expression(text, model.numeric_names(), model.categorical_levels())
+        eligible &= expression.evaluate(covariates)
+    return {name: values[eligible] for name, values in covariates.items()}
+
+
+def _rmst_difference(protocol: Protocol, endpoint, null: bool) -> np.ndarray:
+    from trials.engine import arm_effects, cure_fractions, piecewise_effects
+    from trials.outcomes import arm_cumulative_hazard, linear_predictor
+    from trials.validation import endpoint_analysis
+
+    tau = endpoint_analysis(protocol, endpoint).tau
+    if tau is None:
+        return np.full(len(protocol.arms), np.nan)
+    grid = np.linspace(0.0, tau, 2001)
+    if endpoint.covariate_effects:
+        covariates = _population(protocol, 20_000)
+        specs = {c.name: c for c in protocol.population.covariates}
+        n = len(next(iter(covariates.values())))
+        risk = np.exp(linear_predictor(endpoint.covariate_effects, covariates, specs, (n,)))
+    else:
+        risk = np.ones(1)
+    cured = cure_fractions(protocol, endpoint, null)
+    if endpoint.effect.piecewise_hazard_ratio is not None and not null:
+        pieces = piecewise_effects(protocol, endpoint)
+    else:
+        hr = np.exp(arm_effects(protocol, endpoint, null))
+        pieces = [None if arm.control else _Constant(hr[k]) for k, arm in enumerate(protocol.arms)]
+    rmst = []
+    for k, piece in enumerate(pieces):
+        breaks, ratios = ((), (1.0,)) if piece is None else (piece.breaks, piece.hazard_ratios)
+        hazard = arm_cumulative_hazard(endpoint.control, grid, breaks, ratios)
+        survival = np.exp(-np.outer(risk, hazard)).mean(axis=0)
+        survival = cured[k] + (1 - cured[k]) * survival
+        rmst.append(np.trapezoid(survival, grid))
+    control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
+    return np.array(rmst) - rmst[control]
+
+
+class _Constant:
+    """A proportional hazard ratio in the shape of a piecewise one."""
+
+    def __init__(self, ratio: float):
+        self.breaks, self.hazard_ratios = (), (float(ratio),)
 
 
 def _difference_in_proportions(
     protocol: Protocol, endpoint: BinaryEndpoint, effect: np.ndarray, null: bool
 ) -> np.ndarray:
-    from generators.parametric import ParametricCovariates
     from trials.engine import ice_hazards
-    from trials.expressions import parse_expression
     from trials.outcomes import linear_predictor
 
+    covariates = _population(protocol, N_POPULATION)
+    n_eligible = len(next(iter(covariates.values()))) if covariates else 1
     population = protocol.population
-    model = ParametricCovariates(population.covariates, population.correlations)
-    rng = np.random.default_rng(20_261_123)
-    covariates = model.transform(rng.standard_normal((N_POPULATION, model.n_latent)))
-    eligible = np.ones(N_POPULATION, dtype=bool)
-    for text in population.eligibility:
-        expression = parse_expression(text, model.numeric_names(), model.categorical_levels())
-        eligible &= expression.evaluate(covariates)
-    covariates = {name: values[eligible] for name, values in covariates.items()}
     specs = {c.name: c for c in population.covariates}
-    linear = linear_predictor(endpoint.covariate_effects, covariates, specs, (int(eligible.sum()),))
+    linear = linear_predictor(endpoint.covariate_effects, covariates, specs, (n_eligible,))
     probabilities = []
     for k in range(len(protocol.arms)):
         if endpoint.effect.odds_ratio is not None:

@@ -111,6 +111,50 @@ def event_times(
     return control_hazard(control).inverse(target)
 
 
+def cumulative_hazard(control: SurvivalControl, t: np.ndarray) -> np.ndarray:
+    """Control cumulative hazard ``H0(t)`` of a reference patient (uncured)."""
+    if isinstance(control, WeibullControl):
+        return (np.asarray(t) / _weibull_scale(control)) ** control.shape
+    return control_hazard(control).cumulative(np.asarray(t, dtype=float))
+
+
+def inverse_cumulative_hazard(control: SurvivalControl, target: np.ndarray) -> np.ndarray:
+    """``H0^{-1}``: the time at which the control cumulative hazard reaches ``target``."""
+    if isinstance(control, WeibullControl):
+        return _weibull_scale(control) * np.asarray(target) ** (1.0 / control.shape)
+    return control_hazard(control).inverse(np.asarray(target, dtype=float))
+
+
+def piecewise_effect_event_times(
+    control: SurvivalControl, target: np.ndarray, breaks, hazard_ratios
+) -> np.ndarray:
+    """Times to event when the hazard ratio is ``hazard_ratios[j]`` between ``breaks``.
+
+    Solves ``H(t) = target`` with ``H(t) = sum_j HR_j (H0(min(t, b_j+1)) - H0(b_j))``,
+    the arm's cumulative hazard, piece by piece through ``H0``'s inverse.
+    """
+    knots = np.array([0.0, *breaks])
+    ratios = np.asarray(hazard_ratios, dtype=float)
+    h0_knots = cumulative_hazard(control, knots)
+    arm_knots = np.concatenate([[0.0], np.cumsum(np.diff(h0_knots) * ratios[:-1])])
+    piece = np.searchsorted(arm_knots, target, side="right") - 1
+    h0_target = h0_knots[piece] + (target - arm_knots[piece]) / ratios[piece]
+    return inverse_cumulative_hazard(control, h0_target)
+
+
+def arm_cumulative_hazard(
+    control: SurvivalControl, t: np.ndarray, breaks=(), hazard_ratios=(1.0,)
+) -> np.ndarray:
+    """An arm's cumulative hazard under a piecewise-constant hazard ratio (one piece:
+    proportional hazards)."""
+    knots = np.array([0.0, *breaks])
+    ratios = np.asarray(hazard_ratios, dtype=float)
+    h0_knots = cumulative_hazard(control, knots)
+    arm_knots = np.concatenate([[0.0], np.cumsum(np.diff(h0_knots) * ratios[:-1])])
+    piece = np.searchsorted(knots, t, side="right") - 1
+    return arm_knots[piece] + ratios[piece] * (cumulative_hazard(control, t) - h0_knots[piece])
+
+
 def linear_predictor(
     effects: Mapping[str, float | Mapping[str, float]],
     covariates: Mapping[str, np.ndarray],

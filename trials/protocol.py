@@ -250,7 +250,11 @@ class IntercurrentEvent(Model):
 
 
 SummaryMeasure = Literal[
-    "hazard_ratio", "difference_in_proportions", "odds_ratio", "difference_in_means"
+    "hazard_ratio",
+    "rmst_difference",
+    "difference_in_proportions",
+    "odds_ratio",
+    "difference_in_means",
 ]
 
 
@@ -273,6 +277,7 @@ class ExponentialControl(Model):
     distribution: Literal["exponential"]
     median: PositiveFloat | None = None
     hazard: PositiveFloat | None = None
+    cure_fraction: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
 
 
 class WeibullControl(Model):
@@ -282,6 +287,7 @@ class WeibullControl(Model):
     shape: PositiveFloat
     scale: PositiveFloat | None = None
     median: PositiveFloat | None = None
+    cure_fraction: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
 
 
 class PiecewiseExponentialControl(Model):
@@ -290,6 +296,7 @@ class PiecewiseExponentialControl(Model):
     distribution: Literal["piecewise_exponential"]
     breaks: list[PositiveFloat] = Field(min_length=1)
     hazards: list[PositiveFloat] = Field(min_length=2)
+    cure_fraction: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
 
 
 SurvivalControl = Annotated[
@@ -301,10 +308,32 @@ CovariateEffect = FiniteFloat | dict[Level, FiniteFloat]
 ArmValue = PositiveFloat | dict[Name, PositiveFloat]
 
 
-class TimeToEventEffect(Model):
-    """Proportional hazards: one hazard ratio for every experimental arm, or one per arm."""
+class PiecewiseHazardRatio(Model):
+    """A hazard ratio that changes at ``breaks`` (months from randomization).
 
-    hazard_ratio: ArmValue
+    A delayed effect is ``breaks: [3]``, ``hazard_ratios: [1.0, 0.6]``; crossing hazards
+    ``hazard_ratios: [1.3, 0.7]``.
+    """
+
+    breaks: list[PositiveFloat] = Field(min_length=1)
+    hazard_ratios: list[PositiveFloat] = Field(min_length=2)
+
+
+CureFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+
+
+class TimeToEventEffect(Model):
+    """The effect of each experimental arm on the hazard.
+
+    Give ``hazard_ratio`` (proportional hazards) or ``piecewise_hazard_ratio``
+    (non-proportional: delayed or crossing effects), for every experimental arm or per
+    arm. ``cure_fraction`` (one, or per arm) replaces the control's cure fraction in the
+    experimental arms: a mixture-cure model in which cured patients never have the event.
+    """
+
+    hazard_ratio: ArmValue | None = None
+    piecewise_hazard_ratio: PiecewiseHazardRatio | dict[Name, PiecewiseHazardRatio] | None = None
+    cure_fraction: CureFraction | dict[Name, CureFraction] | None = None
 
 
 class TimeToEventEndpoint(Model):
@@ -391,6 +420,9 @@ TestName = Literal[
     "logrank",
     "stratified_logrank",
     "cox",
+    "weighted_logrank",
+    "maxcombo",
+    "rmst",
     "difference_in_proportions",
     "cmh",
     "t_test",
@@ -400,11 +432,16 @@ TestName = Literal[
 
 class EndpointAnalysis(Model):
     """The test of one endpoint; ``strata`` for stratified log-rank, Cox and CMH;
-    ``covariates`` for ANCOVA."""
+    ``covariates`` for ANCOVA; ``rho`` and ``gamma`` for the Fleming–Harrington weighted
+    log-rank test FH(rho, gamma); ``tau`` (months) for the restricted mean survival time.
+    MaxCombo combines FH(0,0), FH(0,1), FH(1,0) and FH(1,1)."""
 
     test: TestName
     strata: list[Name] = Field(default_factory=list)
     covariates: list[Name] = Field(default_factory=list)
+    rho: NonNegativeFloat | None = None
+    gamma: NonNegativeFloat | None = None
+    tau: PositiveFloat | None = None
 
 
 class EventsTiming(Model):
@@ -431,19 +468,48 @@ class FollowUpTiming(Model):
 Timing = Annotated[EventsTiming | CalendarTiming | FollowUpTiming, Field(discriminator="type")]
 
 
-class Analysis(Model):
-    """The analysis plan: tests, one-sided ``alpha`` (or two-sided), timing.
+EfficacyBoundary = Literal["OF", "P", "asOF", "asP", "asKD", "asHSD"]
+FutilityBoundary = Literal["bsOF", "bsP", "bsKD", "bsHSD"]
 
-    With several experimental arms each is compared with control, at ``alpha`` divided by
-    the number of comparisons (Bonferroni) unless ``multiplicity: none``.
+
+class GroupSequential(Model):
+    """Interim analyses of the primary endpoint at fractions of the target events.
+
+    ``efficacy``: classical O'Brien–Fleming (``OF``) or Pocock (``P``) boundaries, or
+    Lan–DeMets alpha spending of O'Brien–Fleming type (``asOF``), Pocock type (``asP``),
+    the Kim–DeMets power family (``asKD``, parameter rho > 0) or Hwang–Shih–DeCani
+    (``asHSD``, parameter gamma). ``futility``: beta spending of the same families,
+    ``binding`` or not, for the design power ``1 - beta``. Boundaries are recomputed in
+    each simulated trial at the information (events) actually observed at each look.
+    """
+
+    information_fractions: list[Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]] = Field(
+        min_length=2, max_length=10
+    )
+    efficacy: EfficacyBoundary | None = "asOF"
+    efficacy_parameter: FiniteFloat | None = None
+    futility: FutilityBoundary | None = None
+    futility_parameter: FiniteFloat | None = None
+    binding: bool = False
+    beta: Annotated[float, Field(gt=0, lt=0.5, allow_inf_nan=False)] = 0.2
+
+
+class Analysis(Model):
+    """The analysis plan: tests, one-sided ``alpha`` (or two-sided), timing, interims.
+
+    With several experimental arms each is compared with control; ``multiplicity``
+    controls the family-wise error: ``bonferroni`` (alpha / k each), ``holm`` (step-down
+    Bonferroni), ``dunnett`` (single-step, from the joint normal distribution of the
+    comparisons sharing the control) or ``none``.
     """
 
     primary: EndpointAnalysis
     secondary: dict[Name, EndpointAnalysis] = Field(default_factory=dict)
     alpha: OpenProbability = 0.025
     sided: Literal[1, 2] = 1
-    multiplicity: Literal["bonferroni", "none"] = "bonferroni"
+    multiplicity: Literal["bonferroni", "holm", "dunnett", "none"] = "bonferroni"
     timing: Timing
+    group_sequential: GroupSequential | None = None
 
 
 class Simulation(Model):

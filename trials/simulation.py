@@ -13,9 +13,18 @@ import pandas as pd
 
 from analysis.operating import OperatingCharacteristics, OperatingCharacteristicsBuilder
 from trials.analyse import Comparison, analyse
-from trials.engine import SCENARIOS, Layout, chunks, simulate_chunk
+from trials.engine import (
+    SCENARIOS,
+    Layout,
+    analysis_cutoff,
+    apply_cutoff,
+    chunks,
+    draw_cohort,
+    simulate_outcomes,
+)
 from trials.exceptions import SimulationWarning
 from trials.protocol import Protocol
+from trials.sequential import SequentialAnalysis
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,9 @@ def simulate(
     started = time.perf_counter()
     builder = OperatingCharacteristicsBuilder()
     frames = []
+    sequential = SequentialAnalysis(layout) if protocol.analysis.group_sequential else None
     for replicates in chunks(n_replicates, chunk_size, start):
-        frame = simulate_replicates(layout, replicates, seed, scenarios)
+        frame = simulate_replicates(layout, replicates, seed, scenarios, sequential)
         builder.add(frame)
         if sink is not None:
             sink(frame)
@@ -138,19 +148,31 @@ def _warn_target_not_reached(oc: OperatingCharacteristics) -> None:
 
 
 def simulate_replicates(
-    layout: Layout, replicates: np.ndarray, seed: int, scenarios=SCENARIOS
+    layout: Layout,
+    replicates: np.ndarray,
+    seed: int,
+    scenarios=SCENARIOS,
+    sequential: SequentialAnalysis | None = None,
 ) -> pd.DataFrame:
-    """The per-replicate table of one chunk."""
-    chunk = simulate_chunk(layout, replicates, seed, scenarios)
+    """The per-replicate table of one chunk (with interim looks when ``sequential``)."""
+    cohort = draw_cohort(layout, replicates, seed)
     frames = []
-    for scenario, (cutoff, data) in chunk.scenarios.items():
-        comparisons = analyse(
-            layout, chunk.cohort.arm, chunk.cohort.covariates, data, null=scenario == "null"
-        )
+    for scenario in scenarios:
+        null = scenario == "null"
+        data = simulate_outcomes(layout, cohort, null)
+        if sequential is None:
+            cutoff = analysis_cutoff(layout, cohort, data[0])
+            analysed = [apply_cutoff(d, cutoff) for d in data]
+            comparisons = analyse(layout, cohort.arm, cohort.covariates, analysed, null)
+            stop_look = np.ones(len(replicates), dtype=np.int64)
+            reason = np.repeat("final", len(replicates))
+        else:
+            comparisons, cutoff, stop_look, reason = sequential.run(cohort, data, null)
         for comparison in comparisons:
-            frames.append(
-                _comparison_frame(scenario, replicates, chunk.cohort.n_screened, cutoff, comparison)
-            )
+            frame = _comparison_frame(scenario, replicates, cohort.n_screened, cutoff, comparison)
+            frame["stop_look"] = stop_look
+            frame["stop_reason"] = reason
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

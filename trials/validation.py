@@ -34,13 +34,14 @@ from trials.protocol import (
 Loc = tuple[str | int, ...]
 
 TESTS_FOR_MEASURE = {
-    "hazard_ratio": {"logrank", "stratified_logrank", "cox"},
+    "hazard_ratio": {"logrank", "stratified_logrank", "cox", "weighted_logrank", "maxcombo"},
+    "rmst_difference": {"rmst"},
     "difference_in_proportions": {"difference_in_proportions"},
     "odds_ratio": {"cmh"},
     "difference_in_means": {"t_test", "ancova"},
 }
 MEASURES_FOR_TYPE = {
-    "time_to_event": {"hazard_ratio"},
+    "time_to_event": {"hazard_ratio", "rmst_difference"},
     "binary": {"difference_in_proportions", "odds_ratio"},
     "continuous": {"difference_in_means"},
 }
@@ -319,7 +320,27 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
                 ("a composite strategy needs a binary or time-to-event variable"),
             )
     if isinstance(endpoint, TimeToEventEndpoint):
-        yield from _arm_mapping(p, endpoint.effect.hazard_ratio, (*loc, "effect", "hazard_ratio"))
+        effect, where = endpoint.effect, (*loc, "effect")
+        if (effect.hazard_ratio is None) == (effect.piecewise_hazard_ratio is None):
+            yield where, "give either 'hazard_ratio' or 'piecewise_hazard_ratio'"
+        yield from _arm_mapping(p, effect.hazard_ratio, (*where, "hazard_ratio"))
+        yield from _arm_mapping(p, effect.cure_fraction, (*where, "cure_fraction"))
+        piecewise = effect.piecewise_hazard_ratio
+        if piecewise is not None:
+            yield from _arm_mapping(p, piecewise, (*where, "piecewise_hazard_ratio"))
+            items = piecewise.items() if isinstance(piecewise, dict) else [(None, piecewise)]
+            for name, spec in items:
+                at = (*where, "piecewise_hazard_ratio") + ((name,) if name else ())
+                if len(spec.hazard_ratios) != len(spec.breaks) + 1:
+                    yield (
+                        (*at, "hazard_ratios"),
+                        (
+                            f"{len(spec.breaks)} breaks need {len(spec.breaks) + 1} hazard ratios "
+                            f"(got {len(spec.hazard_ratios)})"
+                        ),
+                    )
+                if any(b <= a for a, b in zip(spec.breaks, spec.breaks[1:], strict=False)):
+                    yield (*at, "breaks"), "breaks must increase"
         control = endpoint.control
         where = (*loc, "control")
         if isinstance(control, ExponentialControl):
@@ -396,6 +417,8 @@ def _analysis(p: Protocol) -> Iterator[tuple[Loc, str]]:
                 ("analysis", "timing", "target_events"),
                 (f"{timing.target_events} target events but only {n_patients} patients"),
             )
+    if analysis.group_sequential is not None:
+        yield from _group_sequential(p)
     for loc, endpoint in [(("endpoints", "primary"), primary)] + [
         (("endpoints", "secondary", i), e) for i, e in enumerate(p.endpoints.secondary)
     ]:
@@ -408,6 +431,62 @@ def _analysis(p: Protocol) -> Iterator[tuple[Loc, str]]:
                         f"for {timing.months} months only"
                     ),
                 )
+
+
+GROUP_SEQUENTIAL_TESTS = {"logrank", "stratified_logrank", "cox", "weighted_logrank"}
+
+
+def _group_sequential(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    gs, loc = p.analysis.group_sequential, ("analysis", "group_sequential")
+    timing = p.analysis.timing
+    fractions = gs.information_fractions
+    if any(b <= a for a, b in zip(fractions, fractions[1:], strict=False)):
+        yield (*loc, "information_fractions"), "information fractions must increase"
+    if fractions[-1] != 1.0:
+        yield (
+            (*loc, "information_fractions"),
+            (
+                "the last information fraction is the final analysis and must be 1 "
+                f"(got {fractions[-1]})"
+            ),
+        )
+    if not isinstance(timing, EventsTiming):
+        yield (
+            (*loc,),
+            "interim analyses are planned at fractions of target events: use timing type 'events'",
+        )
+    else:
+        for j, fraction in enumerate(fractions):
+            if round(fraction * timing.target_events) < 1:
+                yield (
+                    (*loc, "information_fractions", j),
+                    (f"a look at {fraction} of {timing.target_events} events has no events"),
+                )
+    if len(p.arms) != 2:
+        yield (*loc,), "group-sequential designs are supported for two arms"
+    if p.analysis.primary.test not in GROUP_SEQUENTIAL_TESTS:
+        yield (
+            ("analysis", "primary", "test"),
+            (f"interim analyses support the tests {_list(GROUP_SEQUENTIAL_TESTS)}"),
+        )
+    if gs.efficacy is None and gs.futility is None:
+        yield (*loc,), "give an efficacy boundary, a futility boundary, or both"
+    for kind, family, parameter in (
+        ("efficacy", gs.efficacy, gs.efficacy_parameter),
+        ("futility", gs.futility, gs.futility_parameter),
+    ):
+        if family is None:
+            if parameter is not None:
+                yield (*loc, f"{kind}_parameter"), f"no {kind} boundary takes this parameter"
+            continue
+        if family.endswith("KD"):
+            if parameter is None or parameter <= 0:
+                yield (*loc, f"{kind}_parameter"), f"{family} needs a parameter rho > 0"
+        elif family.endswith("HSD"):
+            if parameter is None:
+                yield (*loc, f"{kind}_parameter"), f"{family} needs a parameter gamma"
+        elif parameter is not None:
+            yield (*loc, f"{kind}_parameter"), f"{family} takes no parameter"
 
 
 def _endpoint_analysis(
@@ -431,6 +510,12 @@ def _endpoint_analysis(
     yield from _factor_problems(p, spec.strata, (*loc, "strata"))
     if spec.covariates and spec.test != "ancova":
         yield (*loc, "covariates"), "only 'ancova' takes covariates"
+    if (spec.rho is not None or spec.gamma is not None) and spec.test != "weighted_logrank":
+        yield (*loc, "rho"), "only 'weighted_logrank' takes rho and gamma"
+    if spec.test == "rmst" and spec.tau is None:
+        yield (*loc, "tau"), "test 'rmst' needs 'tau', the time horizon in months"
+    if spec.tau is not None and spec.test != "rmst":
+        yield (*loc, "tau"), "only 'rmst' takes tau"
     for j, name in enumerate(spec.covariates):
         if p.covariate(name) is None:
             yield (

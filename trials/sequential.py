@@ -1,0 +1,145 @@
+"""Group-sequential trials: interim analyses at fractions of the target events.
+
+Each simulated trial is analysed at every look (the calendar time of the look's event
+count), with the primary test's boundaries recomputed at the information actually
+observed — the events at each look over the planned maximum — as a real trial would
+(:func:`analysis.boundaries.boundaries_at`). The trial stops at the first look where the
+primary statistic crosses the efficacy boundary or falls to the futility bound (binding
+or not, a simulated trial stops there, as the protocol says it will); every endpoint is
+then reported as analysed at that look.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from analysis.boundaries import GroupSequentialDesign, boundaries_at, group_sequential_design
+from trials.analyse import Comparison, analyse
+from trials.engine import Cohort, Cutoff, EndpointData, Layout, apply_cutoff
+from trials.protocol import Protocol
+
+
+def design_of(protocol: Protocol) -> GroupSequentialDesign:
+    """The planned boundaries of the protocol's group-sequential design."""
+    gs = protocol.analysis.group_sequential
+    return group_sequential_design(
+        gs.information_fractions,
+        alpha=protocol.analysis.alpha,
+        beta=gs.beta,
+        efficacy=gs.efficacy,
+        efficacy_parameter=gs.efficacy_parameter,
+        futility=gs.futility,
+        futility_parameter=gs.futility_parameter,
+        binding=gs.binding,
+        sided=protocol.analysis.sided,
+    )
+
+
+def look_events(protocol: Protocol) -> np.ndarray:
+    """Planned events at each look (the last is the target)."""
+    target = protocol.analysis.timing.target_events
+    fractions = np.asarray(protocol.analysis.group_sequential.information_fractions)
+    return np.maximum(np.round(fractions * target).astype(int), 1)
+
+
+class SequentialAnalysis:
+    """Looks, boundaries and stopping of one protocol's group-sequential design."""
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        self.protocol = layout.protocol
+
+    @cached_property
+    def design(self) -> GroupSequentialDesign:
+        return design_of(self.protocol)
+
+    @cached_property
+    def events(self) -> np.ndarray:
+        return look_events(self.protocol)
+
+    def cutoffs(self, cohort: Cohort, primary: EndpointData) -> list[Cutoff]:
+        """The cut-off of every look: when its number of primary events is reached."""
+        observable = primary.time <= primary.censor
+        calendar = np.where(observable, cohort.enrollment + primary.time, np.inf)
+        kth = np.partition(calendar, self.events - 1, axis=1)[:, self.events - 1]
+        last = np.max(np.where(observable, calendar, -np.inf), axis=1)
+        out = []
+        for k in range(len(self.events)):
+            reached = np.isfinite(kth[:, k])
+            time = np.where(reached, kth[:, k], last)
+            out.append(Cutoff(time, cohort.enrollment, np.inf, reached))
+        return out
+
+    def run(self, cohort: Cohort, data: list[EndpointData], null: bool):
+        """Analyse every look and stop each trial at its first crossing.
+
+        Returns the comparisons at each trial's stopping look, the cut-off there, and the
+        1-based stopping look and its reason: 'efficacy' (the boundary was crossed, at
+        an interim or the final look), 'futility' (an interim futility stop) or 'final'
+        (the final analysis without rejection).
+        """
+        cutoffs = self.cutoffs(cohort, data[0])
+        looks = [
+            analyse(self.layout, cohort.arm, cohort.covariates,
+                    [apply_cutoff(d, cutoff) for d in data], null)
+            for cutoff in cutoffs
+        ]
+        primary = [look[0] for look in looks]
+        statistic = np.stack([c.statistic for c in primary], axis=1)  # (R, K)
+        efficacy, futility = self.boundaries(np.stack([c.events for c in primary], axis=1))
+        n_rep, n_looks = statistic.shape
+        with np.errstate(invalid="ignore"):
+            cross_efficacy = statistic >= efficacy
+            cross_futility = statistic <= futility
+        crossed = cross_efficacy | cross_futility
+        crossed[:, -1] = True
+        stop = np.argmax(crossed, axis=1)
+        rows = np.arange(n_rep)
+        reject = cross_efficacy[rows, stop]
+        reason = np.where(reject, "efficacy", np.where(stop == n_looks - 1, "final", "futility"))
+        chosen = [
+            _select([look[j] for look in looks], stop, reject if j == 0 else None)
+            for j in range(len(looks[0]))
+        ]
+        cutoff = Cutoff(
+            np.stack([c.analysis_time for c in cutoffs], axis=1)[rows, stop],
+            cohort.enrollment,
+            np.inf,
+            np.stack([c.target_reached for c in cutoffs], axis=1)[rows, stop],
+        )
+        return chosen, cutoff, stop + 1, reason
+
+    def boundaries(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Efficacy and futility z boundaries per trial at its observed events."""
+        target = self.protocol.analysis.timing.target_events
+        fractions = np.nan_to_num(events, nan=0.0) / target
+        fractions[:, -1] = 1.0  # the final analysis spends what is left
+        planned = np.asarray(self.design.information_fractions)
+        usable = np.all(np.diff(fractions, axis=1) > 0, axis=1) & (fractions[:, 0] > 0)
+        # a trial that never reaches a look's events keeps the planned boundaries
+        fractions[~usable] = planned
+        efficacy = np.empty_like(fractions)
+        futility = np.empty_like(fractions)
+        unique, inverse = np.unique(np.round(fractions, 12), axis=0, return_inverse=True)
+        for i, row in enumerate(unique):
+            bounds = boundaries_at(self.design, row)
+            efficacy[inverse.ravel() == i] = bounds.efficacy
+            futility[inverse.ravel() == i] = bounds.futility
+        return efficacy, futility
+
+
+def _select(per_look: list[Comparison], stop: np.ndarray, reject: np.ndarray | None):
+    """One comparison with each trial's values taken at its stopping look."""
+    from dataclasses import fields, replace
+
+    rows = np.arange(len(stop))
+    values = {}
+    for f in fields(Comparison):
+        first = getattr(per_look[0], f.name)
+        if isinstance(first, np.ndarray) and first.shape == stop.shape:
+            values[f.name] = np.stack([getattr(c, f.name) for c in per_look], axis=1)[rows, stop]
+    if reject is not None:
+        values["reject"] = reject
+    return replace(per_look[0], **values)
