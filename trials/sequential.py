@@ -82,8 +82,13 @@ class SequentialAnalysis:
         """
         cutoffs = self.cutoffs(cohort, data[0])
         looks = [
-            analyse(self.layout, cohort.arm, cohort.covariates,
-                    [apply_cutoff(d, cutoff) for d in data], null)
+            analyse(
+                self.layout,
+                cohort.arm,
+                cohort.covariates,
+                [apply_cutoff(d, cutoff) for d in data],
+                null,
+            )
             for cutoff in cutoffs
         ]
         primary = [look[0] for look in looks]
@@ -112,7 +117,12 @@ class SequentialAnalysis:
         return chosen, cutoff, stop + 1, reason
 
     def boundaries(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Efficacy and futility z boundaries per trial at its observed events."""
+        """Efficacy and futility z boundaries per trial at its observed events.
+
+        Spending-function boundaries are recomputed at the observed information fractions;
+        classical O'Brien–Fleming and Pocock boundaries exist only at their planned looks
+        and are used as planned.
+        """
         target = self.protocol.analysis.timing.target_events
         fractions = np.nan_to_num(events, nan=0.0) / target
         fractions[:, -1] = 1.0  # the final analysis spends what is left
@@ -123,10 +133,16 @@ class SequentialAnalysis:
         efficacy = np.empty_like(fractions)
         futility = np.empty_like(fractions)
         unique, inverse = np.unique(np.round(fractions, 12), axis=0, return_inverse=True)
+        classical = self.design.efficacy_type in ("OF", "P")
         for i, row in enumerate(unique):
-            bounds = boundaries_at(self.design, row)
-            efficacy[inverse.ravel() == i] = bounds.efficacy
-            futility[inverse.ravel() == i] = bounds.futility
+            if classical or np.allclose(row, planned, rtol=0, atol=1e-9):
+                # as planned (classical boundaries exist only at their planned looks)
+                eff, fut = self.design.efficacy, self.design.futility
+            else:
+                bounds = boundaries_at(self.design, row)
+                eff, fut = bounds.efficacy, bounds.futility
+            efficacy[inverse.ravel() == i] = eff
+            futility[inverse.ravel() == i] = fut
         return efficacy, futility
 
 

@@ -18,8 +18,9 @@
 #
 # Mapping: efficacy = typeOfDesign ("OF", "P", "asOF", "asP", "asKD", "asHSD"),
 # efficacy_parameter = gammaA, futility = typeBetaSpending ("bsOF", "bsP", "bsKD", "bsHSD"),
-# futility_parameter = gammaB, binding = bindingFutility; rpact's "noEarlyEfficacy" is the
-# Python API's efficacy = NULL (None). rpact's tolerance is left at its default (1e-8).
+# futility_parameter = gammaB, binding = bindingFutility; efficacy = NULL (None in Python: no
+# early efficacy stop) is explained under "futility only" below. rpact's tolerance is left at
+# its default (1e-8).
 
 suppressPackageStartupMessages({
   library(rpact)
@@ -33,9 +34,15 @@ vec <- function(x) if (is.null(x)) NULL else I(x)  # keep length-1 vectors as JS
 add <- function(id, rates, alpha = 0.025, sided = 1, beta = 0.2, efficacy = "asOF",
                 efficacy_parameter = NA, futility = NA, futility_parameter = NA,
                 binding = FALSE) {
-  args <- list(kMax = length(rates), informationRates = rates, alpha = alpha, beta = beta,
-               sided = sided,
-               typeOfDesign = if (is.na(efficacy)) "noEarlyEfficacy" else efficacy)
+  k <- length(rates)
+  args <- list(kMax = k, informationRates = rates, alpha = alpha, beta = beta, sided = sided)
+  if (is.na(efficacy)) {
+    # no early efficacy stop, see "futility only" below
+    args$typeOfDesign <- "asUser"
+    args$userAlphaSpending <- c(1e-14 * seq_len(k - 1), alpha)
+  } else {
+    args$typeOfDesign <- efficacy
+  }
   if (!is.na(efficacy_parameter)) args$gammaA <- efficacy_parameter
   if (!is.na(futility)) {
     args$typeBetaSpending <- futility
@@ -122,15 +129,23 @@ for (combo in combos) {
   }
 }
 
-# ------------------------------------------------ futility only (noEarlyEfficacy)
-# rpact keeps the final critical value at qnorm(1 - alpha) here whether or not the futility
-# bounds are binding, so only non-binding cases are recorded.
+# ------------------------------------------------------------------- futility only
+# efficacy = NULL (no early efficacy stop) is computed with rpact's user-defined alpha
+# spending 1e-14, 2e-14, ... at the interim looks and alpha at the last: its effect on the
+# boundaries is below 1e-11, and rpact then integrates over [futility, 8] as usual and uses
+# binding bounds. rpact's typeOfDesign = "noEarlyEfficacy" integrates up to 21.3 with its
+# 91 grid points and misses beta by up to 6e-6 (futility bounds off by up to 4e-5); it also
+# ignores binding futility bounds when computing the last critical value.
+# The interim critical values (7.3 and above, or Inf) are not compared.
 for (futility in list(list("bsOF", NA), list("bsP", NA), list("bsKD", 2))) {
   for (r in c("k2", "k3", "k4u")) {
-    id <- sprintf("none_%s%s_%s_b0.2_nonbinding", futility[[1]],
-                  if (is.na(futility[[2]])) "" else futility[[2]], r)
-    add(id, rates_list[[r]], efficacy = NA, futility = futility[[1]],
-        futility_parameter = futility[[2]], binding = FALSE)
+    for (binding in c(FALSE, TRUE)) {
+      id <- sprintf("none_%s%s_%s_b0.2_%s", futility[[1]],
+                    if (is.na(futility[[2]])) "" else futility[[2]], r,
+                    if (binding) "binding" else "nonbinding")
+      add(id, rates_list[[r]], efficacy = NA, futility = futility[[1]],
+          futility_parameter = futility[[2]], binding = binding)
+    }
   }
 }
 
@@ -146,7 +161,7 @@ if (is.null(here)) {
   file_arg <- sub("^--file=", "", args[grep("^--file=", args)])
   here <- if (length(file_arg) == 1) dirname(normalizePath(file_arg)) else "tests/results"
 }
-# NA and Inf (the critical values of looks without early efficacy) are written as null
+# NA and Inf (critical values of 7.5 and above, which rpact reports as Inf) are written as null
 write_json(out, file.path(here, "boundaries_rpact.json"), auto_unbox = TRUE, digits = NA,
            na = "null", pretty = TRUE)
 cat(sprintf("wrote %d cases to %s\n", length(cases), file.path(here, "boundaries_rpact.json")))

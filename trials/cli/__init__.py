@@ -7,7 +7,7 @@ import warnings
 
 import typer
 
-from trials.cli import common, curve, events, schema, simulate, trial, validate
+from trials.cli import common, curve, design, events, schema, simulate, trial, validate
 from trials.exceptions import InsilicoError, InsilicoWarning, ProtocolError
 
 app = typer.Typer(
@@ -17,7 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (simulate, validate, schema, curve, trial, events):
+for module in (simulate, validate, schema, design, curve, trial, events):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
 
 

@@ -1,0 +1,176 @@
+"""Group-sequential simulation against rpact's simulation, the analytic design
+(numerical integration) and the nominal alpha of every boundary family.
+
+Tolerances are 4 Monte Carlo standard errors. The default suite uses a few thousand
+replicates; ``pytest -m slow`` reruns with many more.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+
+import numpy as np
+import pytest
+
+from tests.conftest import RESULTS, make_protocol
+from tests.test_engine import tte_protocol
+from trials.cli import main
+from trials.design import design_summary
+from trials.simulation import simulate
+
+GSD = {
+    "information_fractions": [1 / 3, 2 / 3, 1.0],
+    "efficacy": "asOF",
+}
+
+
+def reference_gsd(**changes) -> dict:
+    content = tte_protocol()
+    content["population"] = {
+        "n_patients": 600,
+        "accrual": {"process": "deterministic", "periods": [{"rate": 25}]},
+    }
+    content["dropout"] = {"all": {"annual_rate": 0.05}}
+    content["analysis"]["timing"] = {"type": "events", "target_events": 390}
+    content["analysis"]["group_sequential"] = dict(GSD, **changes)
+    return content
+
+
+def rpact_rows() -> dict[tuple[str, float], dict]:
+    with open(RESULTS / "simulation_gsd_rpact.csv") as handle:
+        return {(r["design"], float(r["hazard_ratio"])): r for r in csv.DictReader(handle)}
+
+
+def within(observed, expected, se, n_sigma=4.0) -> bool:
+    return abs(observed - expected) <= n_sigma * se
+
+
+def check_against_rpact(name: str, changes: dict, n_replicates: int):
+    protocol = make_protocol(reference_gsd(**changes))
+    result = simulate(protocol, n_replicates=n_replicates, seed=99)
+    table = result.operating_characteristics.table.set_index("scenario")
+    for scenario, hr in (("design", 0.7), ("null", 1.0)):
+        ref = rpact_rows()[(name, hr)]
+        row = table.loc[scenario]
+        p, q = row["rejection_rate"], float(ref["reject_rate"])
+        se = np.sqrt(p * (1 - p) / n_replicates + q * (1 - q) / int(ref["n_replicates"]))
+        assert within(p, q, max(se, 1e-4)), (name, scenario, p, q)
+        for k in (1, 2):
+            p, q = row[f"stop_look{k}_efficacy"], float(ref[f"stop_{k}"])
+            se = np.sqrt(p * (1 - p) / n_replicates + q * (1 - q) / int(ref["n_replicates"]))
+            assert within(p, q, max(se, 1e-4)), (name, scenario, k, p, q)
+        events_se = row["events_sd"] / np.sqrt(n_replicates)
+        assert within(row["events_mean"], float(ref["expected_events"]), events_se + 0.5)
+
+
+def test_efficacy_only_design_against_rpact():
+    check_against_rpact("asOF", {}, 3000)
+
+
+def test_non_binding_futility_design_against_rpact():
+    check_against_rpact("asOF_bsOF", {"futility": "bsOF", "beta": 0.1}, 3000)
+
+
+def test_simulation_agrees_with_the_analytic_design():
+    protocol = make_protocol(reference_gsd())
+    analytic = design_summary(protocol)
+    n = 4000
+    result = simulate(protocol, n_replicates=n, seed=5)
+    row = result.operating_characteristics.table.set_index("scenario").loc["design"]
+    assert within(row["rejection_rate"], analytic["power"], np.sqrt(0.06 * 0.94 / n))
+    events_se = row["events_sd"] / np.sqrt(n)
+    # the analytic events use Schoenfeld's drift; the looks themselves are exact
+    assert within(row["events_mean"], analytic["expected_events_h1"], events_se + 1.0)
+    np.testing.assert_allclose(
+        analytic["looks"]["efficacy_z"], [3.710303, 2.511427, 1.993048], atol=1e-5
+    )
+
+
+FAMILIES = [
+    {"efficacy": "OF"},
+    {"efficacy": "P"},
+    {"efficacy": "asOF"},
+    {"efficacy": "asP"},
+    {"efficacy": "asKD", "efficacy_parameter": 2.0},
+    {"efficacy": "asHSD", "efficacy_parameter": -4.0},
+    {"efficacy": "asOF", "futility": "bsOF", "binding": True},
+    {"efficacy": "asP", "futility": "bsKD", "futility_parameter": 2.0, "binding": True},
+]
+
+
+def check_type_i_error(family: dict, n_replicates: int):
+    content = reference_gsd(**family)
+    content["population"]["n_patients"] = 300
+    content["analysis"]["timing"]["target_events"] = 150
+    result = simulate(
+        make_protocol(content), n_replicates=n_replicates, seed=7, scenarios=("null",)
+    )
+    alpha = result.type_i_error()
+    assert within(alpha, 0.025, np.sqrt(0.025 * 0.975 / n_replicates)), (family, alpha)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: "-".join(map(str, f.values())))
+def test_type_i_error_of_every_family_is_nominal(family):
+    check_type_i_error(family, 2500)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: "-".join(map(str, f.values())))
+def test_type_i_error_of_every_family_is_nominal_slow(family):
+    check_type_i_error(family, 40_000)
+
+
+@pytest.mark.slow
+def test_designs_against_rpact_slow():
+    check_against_rpact("asOF", {}, 100_000)
+    check_against_rpact("asOF_bsOF", {"futility": "bsOF", "beta": 0.1}, 100_000)
+
+
+def test_trials_stop_at_their_first_crossing():
+    result = simulate(make_protocol(reference_gsd(futility="bsOF")), n_replicates=300, seed=3)
+    table = result.replicates
+    early = table["stop_reason"].isin(["efficacy", "futility"]) & (table["stop_look"] < 3)
+    assert early.any()
+    # a trial stopped at look k was analysed at the events of look k
+    looks = {1: 130, 2: 260, 3: 390}
+    np.testing.assert_array_equal(table["events"], table["stop_look"].map(looks))
+    assert (table.loc[table["stop_reason"] == "futility", "reject"] == False).all()  # noqa: E712
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"information_fractions": [0.5, 0.4, 1.0]}, "must increase"),
+        ({"information_fractions": [0.3, 0.6]}, "must be 1"),
+        ({"efficacy": "asKD"}, "needs a parameter rho > 0"),
+        ({"efficacy": "asKD", "efficacy_parameter": -1.0}, "needs a parameter rho > 0"),
+        ({"efficacy": None, "futility": None}, "give an efficacy boundary"),
+        ({"information_fractions": [0.001, 1.0]}, "has no events"),
+    ],
+)
+def test_bad_group_sequential_designs_are_reported(tmp_path, capsys, change, message):
+    import yaml
+
+    content = copy.deepcopy(reference_gsd())
+    content["analysis"]["group_sequential"].update(change)
+    path = tmp_path / "gsd.yaml"
+    path.write_text(yaml.safe_dump(content))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "analysis.group_sequential" in err
+    assert message in err
+
+
+def test_design_command(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    path = tmp_path / "gsd.yaml"
+    path.write_text(yaml.safe_dump(reference_gsd(futility="bsOF", beta=0.1)))
+    assert main(["design", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["looks"]) == 3
+    assert out["looks"][2]["alpha_spent"] == pytest.approx(0.025)
+    assert out["expected_events_h1"] < 390

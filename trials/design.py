@@ -1,0 +1,148 @@
+"""Design quantities of a protocol without simulation.
+
+For an event-driven two-arm time-to-event design: the boundaries of its group-sequential
+plan on the z, p and hazard-ratio scales, cumulative alpha and beta spent, the inflation
+factor, stopping probabilities per look and expected events under the null and under the
+protocol's hazard ratio (Schoenfeld's drift ``sqrt(r) / (1 + r) |log HR| sqrt(D)``), and —
+when the protocol is in the closed-form family (exponential control, proportional
+hazards, no covariate effects, no cure, one dropout rate) — the calendar time of each look
+and the expected duration (Lachin–Foulkes, as rpact). A fixed design is a single look.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.boundaries import group_sequential_design
+from analysis.survival_design import survival_power
+from trials.accrual import accrual_knots
+from trials.exceptions import DesignError
+from trials.protocol import EventsTiming, ExponentialControl, Protocol, TimeToEventEndpoint
+
+
+def design_summary(protocol: Protocol) -> dict:
+    """Boundaries and operating characteristics of the protocol's design, analytically."""
+    primary = protocol.endpoints.primary
+    timing = protocol.analysis.timing
+    if not (
+        isinstance(primary, TimeToEventEndpoint)
+        and isinstance(timing, EventsTiming)
+        and len(protocol.arms) == 2
+        and primary.effect.hazard_ratio is not None
+        and not isinstance(primary.effect.hazard_ratio, dict)
+    ):
+        raise DesignError(
+            "insilico design needs an event-driven two-arm time-to-event design with one "
+            "proportional hazard ratio; simulate other designs with insilico simulate"
+        )
+    from trials.sequential import design_of, look_events
+
+    gs = protocol.analysis.group_sequential
+    alpha, sided = protocol.analysis.alpha, protocol.analysis.sided
+    if gs is None:
+        design = group_sequential_design([1.0], alpha=alpha, efficacy="asOF", sided=sided)
+        events = np.array([timing.target_events])
+    else:
+        design = design_of(protocol)
+        events = look_events(protocol)
+    hazard_ratio = primary.effect.hazard_ratio
+    ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
+    theta = math.sqrt(ratio) / (1 + ratio) * abs(math.log(hazard_ratio))
+    drift = theta * math.sqrt(timing.target_events)
+    under_null = design.stopping_probabilities(0.0)
+    under_design = design.stopping_probabilities(drift)
+    looks = pd.DataFrame(
+        {
+            "look": np.arange(1, len(events) + 1),
+            "information_fraction": design.information_fractions,
+            "events": events,
+            "efficacy_z": design.efficacy,
+            "efficacy_p": _p(design.efficacy),
+            "efficacy_hazard_ratio": _hazard_ratio(design.efficacy, events, ratio),
+            "futility_z": design.futility,
+            "futility_p": _p(design.futility),
+            "futility_hazard_ratio": _hazard_ratio(design.futility, events, ratio),
+            "alpha_spent": design.alpha_spent,
+            "beta_spent": design.beta_spent,
+            "stop_efficacy_h0": under_null.efficacy,
+            "stop_futility_h0": under_null.futility,
+            "stop_efficacy_h1": under_design.efficacy,
+            "stop_futility_h1": under_design.futility,
+        }
+    )
+    timeline = _look_times(protocol, primary, events, hazard_ratio, ratio)
+    out = {
+        "protocol": {"id": protocol.id, "version": protocol.version},
+        "alpha": alpha,
+        "sided": sided,
+        "hazard_ratio": hazard_ratio,
+        "target_events": timing.target_events,
+        "drift": drift,
+        "inflation_factor": design.inflation_factor,
+        "design_drift": design.drift,
+        "power": under_design.rejection,
+        "type_i_error": under_null.rejection,
+        "expected_events_h0": float((events * _stop_share(under_null)).sum()),
+        "expected_events_h1": float((events * _stop_share(under_design)).sum()),
+        "looks": looks,
+    }
+    if timeline is not None:
+        looks["time"] = timeline
+        out["expected_duration_h0"] = float((timeline * _stop_share(under_null)).sum())
+        out["expected_duration_h1"] = float((timeline * _stop_share(under_design)).sum())
+    return out
+
+
+def _stop_share(probabilities) -> np.ndarray:
+    """Probability that the trial ends at each look (stop there, or reach the last)."""
+    stop = np.asarray(probabilities.efficacy) + np.asarray(probabilities.futility)
+    stop = stop.copy()
+    stop[-1] = 1.0 - stop[:-1].sum()
+    return stop
+
+
+def _p(z: np.ndarray) -> np.ndarray:
+    from scipy import special
+
+    return special.ndtr(-np.asarray(z, dtype=float))
+
+
+def _hazard_ratio(z: np.ndarray, events: np.ndarray, ratio: float) -> np.ndarray:
+    """The observed hazard ratio at which the log-rank z equals the boundary."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.exp(-np.asarray(z) * (1 + ratio) / np.sqrt(ratio * events))
+
+
+def _look_times(protocol, primary, events, hazard_ratio, ratio) -> np.ndarray | None:
+    dropout = protocol.dropout
+    closed_form = (
+        isinstance(primary.control, ExponentialControl)
+        and not primary.covariate_effects
+        and primary.control.cure_fraction == 0
+        and primary.effect.cure_fraction is None
+        and not dropout.by_arm
+        and dropout.all.piecewise is None
+        and not any(ice.annual_rate for ice in primary.estimand.intercurrent_events)
+    )
+    if not closed_form:
+        return None
+    starts, rates = accrual_knots(protocol.population.accrual)
+    control = primary.control
+    hazard = control.hazard if control.hazard is not None else math.log(2) / control.median
+    plan = survival_power(
+        float(events[-1]),
+        hazard_ratio,
+        accrual_time=[*starts.tolist()] if len(starts) > 1 else [0.0],
+        accrual_intensity=rates.tolist(),
+        n_patients=protocol.population.n_patients,
+        control_hazard=hazard,
+        dropout_rate=dropout.all.annual_rate or 0.0,
+        dropout_time=12.0,
+        alpha=protocol.analysis.alpha,
+        allocation_ratio=ratio,
+        sided=protocol.analysis.sided,
+    )
+    return np.array([plan.time_to_events(float(e)) for e in events])
