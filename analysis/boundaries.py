@@ -121,18 +121,13 @@ class _State:
         centre = (self.z * np.sqrt(self.t)[:, None] + (self.drift * delta)[:, None]) / sd
         return centre, np.sqrt(t_next)[:, None] / sd
 
-    def upper_exit(self, t_next, bound):
-        """P(Z_next >= bound, still running), and the sub-density of Z_next at bound."""
+    def exit(self, t_next, bound, upper: bool):
+        """P(Z_next above ``bound`` (``upper``) or below it, still running), and the
+        sub-density of Z_next at ``bound``."""
         centre, scale = self._scaled(t_next)
         u = centre - scale * bound[:, None]
-        prob = (self.wh * special.ndtr(u)).sum(axis=1)
-        density = (self.wh * _phi0(u)).sum(axis=1) * scale[:, 0] / _SQRT_2PI
-        return prob, density
-
-    def lower_exit(self, t_next, bound):
-        """P(Z_next <= bound, still running), and the sub-density of Z_next at bound."""
-        centre, scale = self._scaled(t_next)
-        u = scale * bound[:, None] - centre
+        if not upper:
+            u = -u
         prob = (self.wh * special.ndtr(u)).sum(axis=1)
         density = (self.wh * _phi0(u)).sum(axis=1) * scale[:, 0] / _SQRT_2PI
         return prob, density
@@ -165,9 +160,8 @@ def _solve_bound(state: _State, t_next, target, side: str, tol: float = 1e-12):
     exit); a target of at least the probability of still running gives the bound that
     stops every trial (``-inf`` upper, ``+inf`` lower).
     """
-    n = len(target)
-    exit_fn = state.upper_exit if side == "upper" else state.lower_exit
-    sign = -1.0 if side == "upper" else 1.0  # direction in which P increases with the bound
+    upper = side == "upper"
+    sign = -1.0 if upper else 1.0  # direction in which P increases with the bound
     mass = state.mass()
     none = target <= 0
     every = ~none & (target >= mass)
@@ -182,7 +176,7 @@ def _solve_bound(state: _State, t_next, target, side: str, tol: float = 1e-12):
     active = solve.copy()
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(300):
-            prob, density = exit_fn(t_next, x)
+            prob, density = state.exit(t_next, x, upper)
             f = np.log(prob) - log_target  # increasing in x when sign > 0
             above = (f > 0) == (sign > 0)  # the root lies below x
             hi = np.where(above, x, hi)
@@ -211,8 +205,8 @@ def _exits(t: np.ndarray, lower: np.ndarray, upper: np.ndarray, drift: np.ndarra
     reach, below, above = (np.zeros((n, k_max)) for _ in range(3))
     for k in range(k_max):
         reach[:, k] = state.mass()
-        below[:, k] = state.lower_exit(t[:, k], lower[:, k])[0]
-        above[:, k] = state.upper_exit(t[:, k], upper[:, k])[0]
+        below[:, k] = state.exit(t[:, k], lower[:, k], upper=False)[0]
+        above[:, k] = state.exit(t[:, k], upper[:, k], upper=True)[0]
         if k < k_max - 1:
             state = state.advance(t[:, k], lower[:, k], upper[:, k])
     return reach, below, above
@@ -425,10 +419,6 @@ class GroupSequentialDesign:
     def n_looks(self) -> int:
         return len(self.information_fractions)
 
-    @property
-    def has_futility(self) -> bool:
-        return self.futility_type is not None
-
     def _lower_bounds(self, ignore_futility: bool) -> np.ndarray:
         if self.sided == 2:
             return -self.efficacy
@@ -533,8 +523,8 @@ class GroupSequentialDesign:
         )
 
     def summary(self) -> pd.DataFrame:
-        """One row per look: fraction, boundaries (z and nominal p), error spent, and the
-        cumulative power and expected stopping at the design drift."""
+        """One row per look: fraction, boundaries (z and nominal p), error spent and the
+        cumulative power at the design drift."""
         h1 = self.stopping_probabilities(self.drift)
         return pd.DataFrame(
             {
@@ -843,13 +833,19 @@ def boundaries_at(
             f"boundaries_at needs a spending-function design; {design.efficacy_type!r} "
             "boundaries are defined only at their planned looks (use 'asOF' or 'asP')"
         )
-    t = np.array(observed_fractions, dtype=float)
+    try:
+        t = np.array(observed_fractions, dtype=float)
+    except (TypeError, ValueError):
+        raise DesignError(f"observed_fractions must be numbers, got {observed_fractions!r}") from None
     single = t.ndim == 1
     t = np.atleast_2d(t)
-    if t.ndim != 2 or t.shape[1] == 0:
+    if t.ndim != 2 or t.size == 0:
         raise DesignError("observed_fractions must be a vector (looks) or a matrix (replicates x looks)")
-    for row in t:
-        _check_fractions(row, "observed_fractions")
+    if not (np.isfinite(t) & (t > 0)).all():
+        raise DesignError("observed_fractions must be positive and finite")
+    if (np.diff(t, axis=1) <= 0).any():
+        row = int(np.argmax((np.diff(t, axis=1) <= 0).any(axis=1)))
+        raise DesignError(f"observed_fractions must be strictly increasing, got {t[row].tolist()}")
     interim = t if not final else t[:, :-1]
     if (interim >= 1).any():
         raise DesignError(

@@ -55,7 +55,7 @@ import json, resource, time, sys
 sys.path.insert(0, '.')
 from trials.cli.common import load_protocol
 from trials.simulation import simulate
-p = load_protocol('bench/reference_design.yaml')
+p = load_protocol('bench/{design}')
 simulate(p, n_replicates=200, scenarios=('design',))  # warm-up (imports, caches)
 best = []
 for _ in range({repeats}):
@@ -116,16 +116,23 @@ def lifelines_loop(n_trials: int) -> dict:
     }
 
 
-def rpact(n: int) -> dict | None:
+RPACT_FIXED = "getDesignGroupSequential(kMax = 1, alpha = 0.025, sided = 1)"
+RPACT_GSD = (
+    "getDesignGroupSequential(kMax = 3, alpha = 0.025, sided = 1, "
+    "informationRates = c(1/3, 2/3, 1), typeOfDesign = 'asOF')"
+)
+
+
+def rpact(n: int, design: str = RPACT_FIXED, events: str = "390") -> dict | None:
     if shutil.which("Rscript") is None:
         return None
     script = f"""
 suppressMessages(library(rpact))
-design <- getDesignGroupSequential(kMax = 1, alpha = 0.025, sided = 1)
+design <- {design}
 t0 <- Sys.time()
 sim <- getSimulationSurvival(design, lambda2 = log(2) / 12, hazardRatio = 0.7,
   dropoutRate1 = 0.05, dropoutRate2 = 0.05, dropoutTime = 12, accrualTime = c(0, 24),
-  maxNumberOfSubjects = 600, plannedEvents = 390, directionUpper = FALSE,
+  maxNumberOfSubjects = 600, plannedEvents = {events}, directionUpper = FALSE,
   maxNumberOfIterations = {n}, seed = 1)
 cat(as.numeric(Sys.time() - t0, units = "secs"), sim$overallReject,
     as.character(packageVersion("rpact")), "\\n")
@@ -155,11 +162,19 @@ def main() -> None:
     }
     print("simulating 10,000 replicates (design scenario) ...", flush=True)
     results["simulate_10000_design"] = child(
-        SIMULATE.format(n=10_000, repeats=3, scenarios=("design",))
+        SIMULATE.format(n=10_000, repeats=3, scenarios=("design",), design="reference_design.yaml")
+    )
+    print("simulating 10,000 replicates of the three-look design ...", flush=True)
+    results["simulate_10000_gsd"] = child(
+        SIMULATE.format(
+            n=10_000, repeats=3, scenarios=("design",), design="reference_design_gsd.yaml"
+        )
     )
     print("simulating 10,000 replicates (design + null) ...", flush=True)
     results["simulate_10000_design_and_null"] = child(
-        SIMULATE.format(n=10_000, repeats=3, scenarios=("design", "null"))
+        SIMULATE.format(
+            n=10_000, repeats=3, scenarios=("design", "null"), design="reference_design.yaml"
+        )
     )
     print("lifelines loop ...", flush=True)
     results["lifelines_loop"] = lifelines_loop(500)
@@ -171,6 +186,13 @@ def main() -> None:
     results["rpact_10000"] = rpact(10_000)
     if results["rpact_10000"]:
         results["rpact_10000"]["ratio_ours_to_rpact"] = ours / results["rpact_10000"]["seconds"]
+    gsd = results["simulate_10000_gsd"]["seconds"]
+    results["simulate_10000_gsd"]["ratio_to_fixed"] = gsd / ours
+    results["rpact_10000_gsd"] = rpact(10_000, RPACT_GSD, "c(130, 260, 390)")
+    if results["rpact_10000_gsd"]:
+        results["rpact_10000_gsd"]["ratio_ours_to_rpact"] = (
+            gsd / results["rpact_10000_gsd"]["seconds"]
+        )
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
     for n in sizes:
         print(f"run directory with {n:,} replicates ...", flush=True)
@@ -204,6 +226,17 @@ def main() -> None:
             f"(power {r['power']:.4f}) |",
             f"| our time / rpact's time | {r['ratio_ours_to_rpact']:.2f} |",
         ]
+    g = results["simulate_10000_gsd"]
+    lines.append(
+        f"| three-look design (asOF), 10,000 replicates | {g['seconds']:.3f} s, "
+        f"{g['ratio_to_fixed']:.2f}x the fixed design (power {g['power']:.4f}) |"
+    )
+    if results["rpact_10000_gsd"]:
+        r = results["rpact_10000_gsd"]
+        lines.append(
+            f"| rpact getSimulationSurvival, three-look, 10,000 | {r['seconds']:.3f} s "
+            f"(power {r['power']:.4f}); our time / rpact's {r['ratio_ours_to_rpact']:.2f} |"
+        )
     for n in sizes:
         r = results[f"run_directory_{n}"]
         lines.append(

@@ -147,6 +147,7 @@ def test_trials_stop_at_their_first_crossing():
         ({"efficacy": "asKD", "efficacy_parameter": -1.0}, "needs a parameter rho > 0"),
         ({"efficacy": None, "futility": None}, "give an efficacy boundary"),
         ({"information_fractions": [0.001, 1.0]}, "has no events"),
+        ({"efficacy": "OF", "futility": "bsOF"}, "futility bounds need an alpha-spending"),
     ],
 )
 def test_bad_group_sequential_designs_are_reported(tmp_path, capsys, change, message):

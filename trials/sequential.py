@@ -11,6 +11,7 @@ then reported as analysed at that look.
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -59,55 +60,71 @@ class SequentialAnalysis:
     def events(self) -> np.ndarray:
         return look_events(self.protocol)
 
-    def cutoffs(self, cohort: Cohort, primary: EndpointData) -> list[Cutoff]:
-        """The cut-off of every look: when its number of primary events is reached."""
+    def cutoffs(self, cohort: Cohort, primary: EndpointData) -> tuple[list[Cutoff], np.ndarray]:
+        """The cut-off of every look (when its number of primary events is reached) and
+        the events observed at each look, ``(R, K)``."""
         observable = primary.time <= primary.censor
         calendar = np.where(observable, cohort.enrollment + primary.time, np.inf)
         kth = np.partition(calendar, self.events - 1, axis=1)[:, self.events - 1]
         last = np.max(np.where(observable, calendar, -np.inf), axis=1)
-        out = []
+        total = observable.sum(axis=1)
+        out, events = [], []
         for k in range(len(self.events)):
             reached = np.isfinite(kth[:, k])
-            time = np.where(reached, kth[:, k], last)
-            out.append(Cutoff(time, cohort.enrollment, np.inf, reached))
-        return out
+            out.append(
+                Cutoff(np.where(reached, kth[:, k], last), cohort.enrollment, np.inf, reached)
+            )
+            events.append(np.where(reached, self.events[k], total))
+        return out, np.stack(events, axis=1)
 
     def run(self, cohort: Cohort, data: list[EndpointData], null: bool):
-        """Analyse every look and stop each trial at its first crossing.
+        """Analyse the looks in turn and stop each trial at its first crossing; a trial
+        that has stopped is not analysed at later looks.
 
         Returns the comparisons at each trial's stopping look, the cut-off there, and the
         1-based stopping look and its reason: 'efficacy' (the boundary was crossed, at
         an interim or the final look), 'futility' (an interim futility stop) or 'final'
         (the final analysis without rejection).
         """
-        cutoffs = self.cutoffs(cohort, data[0])
-        looks = [
-            analyse(
+        cutoffs, events = self.cutoffs(cohort, data[0])
+        efficacy, futility = self.boundaries(events)
+        n_rep, n_looks = efficacy.shape
+        stop = np.full(n_rep, n_looks - 1)
+        reject = np.zeros(n_rep, dtype=bool)
+        active = np.arange(n_rep)
+        stored: list[dict] = []
+        templates: list[Comparison] = []
+        for k, cutoff in enumerate(cutoffs):
+            covariates = {name: values[active] for name, values in cohort.covariates.items()}
+            look = analyse(
                 self.layout,
-                cohort.arm,
-                cohort.covariates,
-                [apply_cutoff(d, cutoff) for d in data],
+                cohort.arm[active],
+                covariates,
+                [apply_cutoff(_rows(d, active), _cutoff_rows(cutoff, active)) for d in data],
                 null,
             )
-            for cutoff in cutoffs
-        ]
-        primary = [look[0] for look in looks]
-        statistic = np.stack([c.statistic for c in primary], axis=1)  # (R, K)
-        efficacy, futility = self.boundaries(np.stack([c.events for c in primary], axis=1))
-        n_rep, n_looks = statistic.shape
-        with np.errstate(invalid="ignore"):
-            cross_efficacy = statistic >= efficacy
-            cross_futility = statistic <= futility
-        crossed = cross_efficacy | cross_futility
-        crossed[:, -1] = True
-        stop = np.argmax(crossed, axis=1)
-        rows = np.arange(n_rep)
-        reject = cross_efficacy[rows, stop]
+            statistic = look[0].statistic
+            with np.errstate(invalid="ignore"):
+                crossed_efficacy = statistic >= efficacy[active, k]
+                stopping = crossed_efficacy | (statistic <= futility[active, k])
+            if k == n_looks - 1:
+                stopping[:] = True
+            rows = active[stopping]
+            stop[rows] = k
+            reject[rows] = crossed_efficacy[stopping]
+            if not stored:
+                templates = look
+                stored = [_empty_like(c, n_rep) for c in look]
+            for values, comparison in zip(stored, look, strict=True):
+                for name, array in values.items():
+                    array[rows] = getattr(comparison, name)[stopping]
+            active = active[~stopping]
+            if active.size == 0:
+                break
+        stored[0]["reject"] = reject
+        chosen = [replace(t, **values) for t, values in zip(templates, stored, strict=True)]
         reason = np.where(reject, "efficacy", np.where(stop == n_looks - 1, "final", "futility"))
-        chosen = [
-            _select([look[j] for look in looks], stop, reject if j == 0 else None)
-            for j in range(len(looks[0]))
-        ]
+        rows = np.arange(n_rep)
         cutoff = Cutoff(
             np.stack([c.analysis_time for c in cutoffs], axis=1)[rows, stop],
             cohort.enrollment,
@@ -146,16 +163,31 @@ class SequentialAnalysis:
         return efficacy, futility
 
 
-def _select(per_look: list[Comparison], stop: np.ndarray, reject: np.ndarray | None):
-    """One comparison with each trial's values taken at its stopping look."""
-    from dataclasses import fields, replace
+def _rows(data: EndpointData, rows: np.ndarray) -> EndpointData:
+    """The endpoint data of some replicates."""
+    return replace(
+        data,
+        **{
+            f.name: getattr(data, f.name)[rows]
+            for f in fields(data)
+            if isinstance(getattr(data, f.name), np.ndarray)
+        },
+    )
 
-    rows = np.arange(len(stop))
-    values = {}
-    for f in fields(Comparison):
-        first = getattr(per_look[0], f.name)
-        if isinstance(first, np.ndarray) and first.shape == stop.shape:
-            values[f.name] = np.stack([getattr(c, f.name) for c in per_look], axis=1)[rows, stop]
-    if reject is not None:
-        values["reject"] = reject
-    return replace(per_look[0], **values)
+
+def _cutoff_rows(cutoff: Cutoff, rows: np.ndarray) -> Cutoff:
+    return Cutoff(
+        cutoff.analysis_time[rows],
+        cutoff.enrollment[rows],
+        cutoff.max_follow_up,
+        cutoff.target_reached[rows],
+    )
+
+
+def _empty_like(comparison: Comparison, n_rep: int) -> dict[str, np.ndarray]:
+    """Full-size arrays for the per-replicate fields of a comparison."""
+    return {
+        f.name: np.zeros(n_rep, dtype=getattr(comparison, f.name).dtype)
+        for f in fields(comparison)
+        if isinstance(getattr(comparison, f.name), np.ndarray)
+    }

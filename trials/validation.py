@@ -65,6 +65,8 @@ def check_protocol(protocol: Protocol) -> list[tuple[Loc, str]]:
         _analysis,
     ):
         problems.extend(check(protocol))
+    if not problems:  # boundaries only for an otherwise valid design
+        problems.extend(_group_sequential_boundaries(protocol))
     return problems
 
 
@@ -487,6 +489,21 @@ def _group_sequential(p: Protocol) -> Iterator[tuple[Loc, str]]:
                 yield (*loc, f"{kind}_parameter"), f"{family} needs a parameter gamma"
         elif parameter is not None:
             yield (*loc, f"{kind}_parameter"), f"{family} takes no parameter"
+    if p.analysis.sided == 2 and gs.futility is not None:
+        yield (*loc, "futility"), "futility bounds are supported for one-sided designs"
+
+
+def _group_sequential_boundaries(p: Protocol) -> Iterator[tuple[Loc, str]]:
+    """Whether the boundaries can be computed (e.g. futility bounds not above efficacy)."""
+    if p.analysis.group_sequential is None:
+        return
+    from trials.exceptions import DesignError
+    from trials.sequential import design_of
+
+    try:
+        design_of(p)
+    except DesignError as exc:
+        yield ("analysis", "group_sequential"), str(exc)
 
 
 def _endpoint_analysis(

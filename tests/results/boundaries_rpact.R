@@ -39,7 +39,7 @@ add <- function(id, rates, alpha = 0.025, sided = 1, beta = 0.2, efficacy = "asO
   if (is.na(efficacy)) {
     # no early efficacy stop, see "futility only" below
     args$typeOfDesign <- "asUser"
-    args$userAlphaSpending <- c(1e-14 * seq_len(k - 1), alpha)
+    args$userAlphaSpending <- c(1e-20 * seq_len(k - 1), alpha)
   } else {
     args$typeOfDesign <- efficacy
   }
@@ -131,12 +131,14 @@ for (combo in combos) {
 
 # ------------------------------------------------------------------- futility only
 # efficacy = NULL (no early efficacy stop) is computed with rpact's user-defined alpha
-# spending 1e-14, 2e-14, ... at the interim looks and alpha at the last: its effect on the
-# boundaries is below 1e-11, and rpact then integrates over [futility, 8] as usual and uses
-# binding bounds. rpact's typeOfDesign = "noEarlyEfficacy" integrates up to 21.3 with its
-# 91 grid points and misses beta by up to 6e-6 (futility bounds off by up to 4e-5); it also
-# ignores binding futility bounds when computing the last critical value.
-# The interim critical values (7.3 and above, or Inf) are not compared.
+# spending 1e-20, 2e-20, ... at the interim looks and alpha at the last: rpact then puts the
+# interim critical values at its cap 8 (reported as Inf) and integrates over [futility, 8]
+# as usual, and it uses binding futility bounds for the last critical value. Under the
+# alternative the probability of crossing 8 is below 1e-8; getDesignCharacteristics caps
+# critical values at 7.5, which adds up to about 1e-7. rpact's typeOfDesign =
+# "noEarlyEfficacy" instead integrates up to 21.3 with its 91 grid points and misses beta by
+# up to 6e-6 (futility bounds off by up to 4e-5), and it ignores binding futility bounds
+# when computing the last critical value.
 for (futility in list(list("bsOF", NA), list("bsP", NA), list("bsKD", 2))) {
   for (r in c("k2", "k3", "k4u")) {
     for (binding in c(FALSE, TRUE)) {
