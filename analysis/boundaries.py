@@ -479,7 +479,10 @@ class GroupSequentialDesign:
         (stop for futility when the p-value exceeds it; 1 where there is no futility bound).
         """
         return pd.DataFrame(
-            {"efficacy_p": special.ndtr(-self.efficacy), "futility_p": special.ndtr(-self.futility)},
+            {
+                "efficacy_p": special.ndtr(-self.efficacy),
+                "futility_p": special.ndtr(-self.futility),
+            },
             index=self._look_index(),
         )
 
@@ -836,11 +839,15 @@ def boundaries_at(
     try:
         t = np.array(observed_fractions, dtype=float)
     except (TypeError, ValueError):
-        raise DesignError(f"observed_fractions must be numbers, got {observed_fractions!r}") from None
+        raise DesignError(
+            f"observed_fractions must be numbers, got {observed_fractions!r}"
+        ) from None
     single = t.ndim == 1
     t = np.atleast_2d(t)
     if t.ndim != 2 or t.size == 0:
-        raise DesignError("observed_fractions must be a vector (looks) or a matrix (replicates x looks)")
+        raise DesignError(
+            "observed_fractions must be a vector (looks) or a matrix (replicates x looks)"
+        )
     if not (np.isfinite(t) & (t > 0)).all():
         raise DesignError("observed_fractions must be positive and finite")
     if (np.diff(t, axis=1) <= 0).any():
