@@ -119,3 +119,17 @@ def test_bad_inputs():
         )
     with pytest.raises(DesignError, match="never expected"):
         time_of_events(1000, arm, arm, n_patients=100, accrual_rates=[10])
+
+
+def test_design_command_for_a_delayed_effect(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    from trials.cli import main
+
+    path = tmp_path / "nph.yaml"
+    path.write_text(yaml.safe_dump(delayed_effect({"test": "weighted_logrank", "gamma": 1.0})))
+    assert main(["design", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["power"] == pytest.approx(analytic(0, 1).power, rel=1e-9)

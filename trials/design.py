@@ -27,6 +27,18 @@ def design_summary(protocol: Protocol) -> dict:
     """Boundaries and operating characteristics of the protocol's design, analytically."""
     primary = protocol.endpoints.primary
     timing = protocol.analysis.timing
+    if (
+        isinstance(primary, TimeToEventEndpoint)
+        and isinstance(timing, EventsTiming)
+        and len(protocol.arms) == 2
+        and protocol.analysis.group_sequential is None
+        and (
+            primary.effect.piecewise_hazard_ratio is not None
+            or primary.effect.cure_fraction is not None
+            or primary.control.cure_fraction > 0
+        )
+    ):
+        return nph_summary(protocol)
     if not (
         isinstance(primary, TimeToEventEndpoint)
         and isinstance(timing, EventsTiming)
@@ -146,3 +158,86 @@ def _look_times(protocol, primary, events, hazard_ratio, ratio) -> np.ndarray | 
         sided=protocol.analysis.sided,
     )
     return np.array([plan.time_to_events(float(e)) for e in events])
+
+
+def nph_summary(protocol: Protocol) -> dict:
+    """Power of the primary (weighted) log-rank test under non-proportional hazards, from
+    the asymptotic mean and variance of the statistic (:mod:`analysis.nph_design`)."""
+    from analysis.nph_design import PiecewiseArm, time_of_events
+    from trials.outcomes import control_hazard
+
+    primary = protocol.endpoints.primary
+    spec = protocol.analysis.primary
+    dropout = protocol.dropout
+    if (
+        spec.test not in ("logrank", "weighted_logrank")
+        or primary.covariate_effects
+        or dropout.by_arm
+        or dropout.all.piecewise is not None
+        or not hasattr(primary.control, "hazards")
+        and not isinstance(primary.control, ExponentialControl)
+        or any(ice.annual_rate for ice in primary.estimand.intercurrent_events)
+    ):
+        raise DesignError(
+            "the analytic power under non-proportional hazards needs an exponential or "
+            "piecewise-exponential control, no covariate effects, one dropout rate and a "
+            "log-rank or weighted log-rank test; simulate other designs"
+        )
+    control = control_hazard(primary.control)
+    experimental_arm = protocol.experimental_arms[0]
+    effect = primary.effect
+    if effect.piecewise_hazard_ratio is not None:
+        piece = effect.piecewise_hazard_ratio
+        piece = piece[experimental_arm.name] if isinstance(piece, dict) else piece
+        breaks, ratios = list(piece.breaks), list(piece.hazard_ratios)
+    else:
+        hr = effect.hazard_ratio
+        breaks, ratios = [], [hr[experimental_arm.name] if isinstance(hr, dict) else hr]
+    # the experimental hazard: control hazard times the ratio, on the union of the breaks
+    starts = sorted({0.0, *control.starts.tolist(), *breaks})
+    starts_arr = np.array(starts)
+    base = control.hazards[np.searchsorted(control.starts, starts_arr, side="right") - 1]
+    ratio = np.array(ratios)[
+        np.searchsorted(np.array([0.0, *breaks]), starts_arr, side="right") - 1
+    ]
+    cure = effect.cure_fraction
+    cure = cure[experimental_arm.name] if isinstance(cure, dict) else cure
+    arms = (
+        PiecewiseArm(
+            tuple(control.starts.tolist()),
+            tuple(control.hazards.tolist()),
+            primary.control.cure_fraction,
+        ),
+        PiecewiseArm(
+            tuple(starts),
+            tuple((base * ratio).tolist()),
+            primary.control.cure_fraction if cure is None else cure,
+        ),
+    )
+    accrual_starts, rates = accrual_knots(protocol.population.accrual)
+    from trials.outcomes import annual_rate_hazard
+
+    design = time_of_events(
+        protocol.analysis.timing.target_events,
+        *arms,
+        n_patients=protocol.population.n_patients,
+        accrual_starts=accrual_starts.tolist(),
+        accrual_rates=rates.tolist(),
+        dropout_hazard=annual_rate_hazard(dropout.all.annual_rate or 0.0),
+        allocation_ratio=experimental_arm.allocation / protocol.control_arm.allocation,
+        rho=spec.rho or 0.0,
+        gamma=spec.gamma or 0.0,
+        alpha=protocol.analysis.alpha,
+    )
+    return {
+        "protocol": {"id": protocol.id, "version": protocol.version},
+        "method": "asymptotic mean and variance of the weighted log-rank statistic",
+        "test": spec.test,
+        "rho": design.rho,
+        "gamma": design.gamma,
+        "alpha": protocol.analysis.alpha,
+        "target_events": protocol.analysis.timing.target_events,
+        "analysis_time": design.analysis_time,
+        "drift": design.drift,
+        "power": design.power,
+    }

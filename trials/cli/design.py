@@ -21,6 +21,17 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     summary = design_summary(load_protocol(protocol_file))
+    if "looks" not in summary:  # non-proportional hazards: one analysis
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+        else:
+            typer.echo(
+                f"{summary['protocol']['id']}: {summary['test']} "
+                f"FH({summary['rho']:g}, {summary['gamma']:g}) at "
+                f"{summary['target_events']} events (month {summary['analysis_time']:.1f}): "
+                f"power {summary['power']:.4f} ({summary['method']})"
+            )
+        return
     looks = summary.pop("looks")
     if as_json:
         records = [
