@@ -175,3 +175,41 @@ def test_design_command(tmp_path, capsys):
     assert len(out["looks"]) == 3
     assert out["looks"][2]["alpha_spent"] == pytest.approx(0.025)
     assert out["expected_events_h1"] < 390
+
+
+def three_arm_gsd(hazard_ratios: dict) -> dict:
+    content = reference_gsd(futility="bsOF", beta=0.2)
+    content["arms"] = [
+        {"name": "control", "control": True},
+        {"name": "low", "allocation": 1},
+        {"name": "high", "allocation": 1},
+    ]
+    content["randomization"] = {"method": "blocks", "block_sizes": [3]}
+    content["population"]["n_patients"] = 900
+    content["analysis"]["timing"]["target_events"] = 450
+    content["analysis"]["group_sequential"]["information_fractions"] = [0.5, 1.0]
+    content["endpoints"]["primary"]["effect"] = {"hazard_ratio": hazard_ratios}
+    return content
+
+
+def test_multi_arm_interims_drop_arms_independently():
+    protocol = make_protocol(three_arm_gsd({"low": 1.0, "high": 0.65}))
+    result = simulate(protocol, n_replicates=600, seed=4, scenarios=("design",))
+    table = result.replicates.pivot(index="replicate", columns="arm", values="stop_look")
+    reasons = result.replicates.pivot(index="replicate", columns="arm", values="stop_reason")
+    # the ineffective arm is often dropped for futility at the interim while the effective
+    # one goes on to the final analysis (or stops early for efficacy)
+    dropped_low = (reasons["low"] == "futility") & (table["low"] == 1)
+    assert dropped_low.mean() > 0.2
+    assert (table.loc[dropped_low, "high"] == 2).any()
+    oc = result.operating_characteristics.table.set_index("arm")
+    assert oc.loc["high", "rejection_rate"] > 0.8
+    assert oc.loc["low", "rejection_rate"] < 0.05
+
+
+def test_multi_arm_interims_control_the_family_wise_error():
+    n = 2500
+    protocol = make_protocol(three_arm_gsd({"low": 1.0, "high": 1.0}))
+    result = simulate(protocol, n_replicates=n, seed=8, scenarios=("null",))
+    fwer = result.operating_characteristics.table.set_index("arm").loc["any", "rejection_rate"]
+    assert fwer < 0.025 + 4 * np.sqrt(0.025 * 0.975 / n)

@@ -23,11 +23,14 @@ from trials.protocol import Protocol
 
 
 def design_of(protocol: Protocol) -> GroupSequentialDesign:
-    """The planned boundaries of the protocol's group-sequential design."""
+    """The planned boundaries of each comparison of the protocol's group-sequential
+    design (at alpha / k for k experimental arms with Bonferroni)."""
+    from trials.analyse import comparison_alpha
+
     gs = protocol.analysis.group_sequential
     return group_sequential_design(
         gs.information_fractions,
-        alpha=protocol.analysis.alpha,
+        alpha=comparison_alpha(protocol),
         beta=gs.beta,
         efficacy=gs.efficacy,
         efficacy_parameter=gs.efficacy_parameter,
@@ -78,19 +81,25 @@ class SequentialAnalysis:
         return out, np.stack(events, axis=1)
 
     def run(self, cohort: Cohort, data: list[EndpointData], null: bool):
-        """Analyse the looks in turn and stop each trial at its first crossing; a trial
+        """Analyse the looks in turn. Each experimental arm's comparison with control
+        stops at its first crossing: for efficacy (success) or futility (the arm is
+        dropped); the trial goes on while an arm is still running, and a trial or arm
         that has stopped is not analysed at later looks.
 
-        Returns the comparisons at each trial's stopping look, the cut-off there, and the
-        1-based stopping look and its reason: 'efficacy' (the boundary was crossed, at
-        an interim or the final look), 'futility' (an interim futility stop) or 'final'
-        (the final analysis without rejection).
+        Returns the comparisons (each at its own stopping look; secondary endpoints at
+        the trial's last look), the cut-off of the trial's last look, and per comparison
+        the 1-based stopping look and its reason: 'efficacy' (the boundary was crossed,
+        at an interim or the final look), 'futility' (stopped at an interim futility
+        bound) or 'final' (the final analysis without rejection).
         """
         cutoffs, events = self.cutoffs(cohort, data[0])
         efficacy, futility = self.boundaries(events)
         n_rep, n_looks = efficacy.shape
-        stop = np.full(n_rep, n_looks - 1)
-        reject = np.zeros(n_rep, dtype=bool)
+        n_arms = len(self.protocol.experimental_arms)
+        stop = np.full((n_rep, n_arms), n_looks - 1)
+        reject = np.zeros((n_rep, n_arms), dtype=bool)
+        running = np.ones((n_rep, n_arms), dtype=bool)
+        trial_stop = np.full(n_rep, n_looks - 1)
         active = np.arange(n_rep)
         stored: list[dict] = []
         templates: list[Comparison] = []
@@ -103,35 +112,50 @@ class SequentialAnalysis:
                 [apply_cutoff(_rows(d, active), _cutoff_rows(cutoff, active)) for d in data],
                 null,
             )
-            statistic = look[0].statistic
-            with np.errstate(invalid="ignore"):
-                crossed_efficacy = statistic >= efficacy[active, k]
-                stopping = crossed_efficacy | (statistic <= futility[active, k])
-            if k == n_looks - 1:
-                stopping[:] = True
-            rows = active[stopping]
-            stop[rows] = k
-            reject[rows] = crossed_efficacy[stopping]
             if not stored:
                 templates = look
                 stored = [_empty_like(c, n_rep) for c in look]
-            for values, comparison in zip(stored, look, strict=True):
-                for name, array in values.items():
-                    array[rows] = getattr(comparison, name)[stopping]
-            active = active[~stopping]
+            for j in range(n_arms):  # the primary endpoint's comparisons come first
+                statistic = look[j].statistic
+                with np.errstate(invalid="ignore"):
+                    crossed_efficacy = statistic >= efficacy[active, k]
+                    stopping = crossed_efficacy | (statistic <= futility[active, k])
+                if k == n_looks - 1:
+                    stopping[:] = True
+                stopping &= running[active, j]
+                rows = active[stopping]
+                stop[rows, j] = k
+                reject[rows, j] = crossed_efficacy[stopping]
+                running[rows, j] = False
+                _store(stored[j], look[j], rows, stopping)
+            done = ~running[active].any(axis=1)
+            trial_stop[active[done]] = k
+            for j in range(n_arms, len(look)):  # secondary endpoints: at the trial's end
+                _store(stored[j], look[j], active[done], done)
+            active = active[~done]
             if active.size == 0:
                 break
-        stored[0]["reject"] = reject
+        for j in range(n_arms):
+            stored[j]["reject"] = reject[:, j]
         chosen = [replace(t, **values) for t, values in zip(templates, stored, strict=True)]
-        reason = np.where(reject, "efficacy", np.where(stop == n_looks - 1, "final", "futility"))
+        looks, reasons = [], []
+        for j in range(len(chosen)):
+            at = stop[:, j] if j < n_arms else trial_stop
+            rejected = reject[:, j] if j < n_arms else np.zeros(n_rep, dtype=bool)
+            looks.append(at + 1)
+            reasons.append(
+                np.where(rejected, "efficacy", np.where(at == n_looks - 1, "final", "futility"))
+                if j < n_arms
+                else np.where(at == n_looks - 1, "final", "stopped")
+            )
         rows = np.arange(n_rep)
         cutoff = Cutoff(
-            np.stack([c.analysis_time for c in cutoffs], axis=1)[rows, stop],
+            np.stack([c.analysis_time for c in cutoffs], axis=1)[rows, trial_stop],
             cohort.enrollment,
             np.inf,
-            np.stack([c.target_reached for c in cutoffs], axis=1)[rows, stop],
+            np.stack([c.target_reached for c in cutoffs], axis=1)[rows, trial_stop],
         )
-        return chosen, cutoff, stop + 1, reason
+        return chosen, cutoff, looks, reasons
 
     def boundaries(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Efficacy and futility z boundaries per trial at its observed events.
@@ -182,6 +206,11 @@ def _cutoff_rows(cutoff: Cutoff, rows: np.ndarray) -> Cutoff:
         cutoff.max_follow_up,
         cutoff.target_reached[rows],
     )
+
+
+def _store(values: dict, comparison: Comparison, rows: np.ndarray, mask: np.ndarray) -> None:
+    for name, array in values.items():
+        array[rows] = getattr(comparison, name)[mask]
 
 
 def _empty_like(comparison: Comparison, n_rep: int) -> dict[str, np.ndarray]:

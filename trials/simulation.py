@@ -164,11 +164,11 @@ def simulate_replicates(
             cutoff = analysis_cutoff(layout, cohort, data[0])
             analysed = [apply_cutoff(d, cutoff) for d in data]
             comparisons = analyse(layout, cohort.arm, cohort.covariates, analysed, null)
-            stop_look = np.ones(len(replicates), dtype=np.int64)
-            reason = np.repeat("final", len(replicates))
+            stop_looks = [np.ones(len(replicates), dtype=np.int64)] * len(comparisons)
+            reasons = [np.repeat("final", len(replicates))] * len(comparisons)
         else:
-            comparisons, cutoff, stop_look, reason = sequential.run(cohort, data, null)
-        for comparison in comparisons:
+            comparisons, cutoff, stop_looks, reasons = sequential.run(cohort, data, null)
+        for comparison, stop_look, reason in zip(comparisons, stop_looks, reasons, strict=True):
             frame = _comparison_frame(scenario, replicates, cohort.n_screened, cutoff, comparison)
             frame["stop_look"] = stop_look
             frame["stop_reason"] = reason

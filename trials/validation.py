@@ -464,8 +464,11 @@ def _group_sequential(p: Protocol) -> Iterator[tuple[Loc, str]]:
                     (*loc, "information_fractions", j),
                     (f"a look at {fraction} of {timing.target_events} events has no events"),
                 )
-    if len(p.arms) != 2:
-        yield (*loc,), "group-sequential designs are supported for two arms"
+    if len(p.arms) > 2 and p.analysis.multiplicity not in ("bonferroni", "none"):
+        yield ("analysis", "multiplicity"), (
+            "with interim looks and several arms, use 'bonferroni' (each arm's boundaries at "
+            "alpha / k) or 'none'"
+        )
     if p.analysis.primary.test not in GROUP_SEQUENTIAL_TESTS:
         yield (
             ("analysis", "primary", "test"),
