@@ -186,3 +186,44 @@ def time_of_events(events: float, control: PiecewiseArm, experimental: Piecewise
             raise DesignError(f"{events} events are never expected")
     time = optimize.brentq(gap, 1e-6, upper, xtol=1e-8)
     return weighted_logrank_design(control, experimental, analysis_time=time, **kw)
+
+
+def events_for_power(
+    power: float, control: PiecewiseArm, experimental: PiecewiseArm, **kw
+) -> NPHDesign:
+    """The number of events (and its analysis time) at which the test reaches ``power``.
+
+    Searches the events between 1 and almost every patient who can have the event; raises
+    DesignError when even then the power stays below the target (e.g. an effect that the
+    weights cannot see).
+    """
+    if not 0 < power < 1:
+        raise DesignError(f"power must lie in (0, 1), got {power}")
+    n_patients = kw["n_patients"]
+    ratio = kw.get("allocation_ratio", 1.0)
+    share = ratio / (1 + ratio)
+    possible = n_patients * (
+        (1 - share) * (1 - control.cure_fraction) + share * (1 - experimental.cure_fraction)
+    )
+
+    def shortfall(events: float) -> float:
+        return time_of_events(events, control, experimental, **kw).power - power
+
+    # events keep coming only until dropout or cure takes everybody: find the plateau
+    horizon = 64.0
+    while (
+        weighted_logrank_design(control, experimental, analysis_time=2 * horizon, **kw).events
+        - weighted_logrank_design(control, experimental, analysis_time=horizon, **kw).events
+        > 1e-3 * possible
+        and horizon < 1e4
+    ):
+        horizon *= 2
+    plateau = weighted_logrank_design(control, experimental, analysis_time=horizon, **kw).events
+    upper = 0.99 * min(plateau, possible)
+    if shortfall(upper) < 0:
+        raise DesignError(
+            f"power {power} is not reached with {n_patients} patients (at most "
+            f"{shortfall(upper) + power:.4f}); enrol more patients"
+        )
+    events = optimize.brentq(shortfall, 2.0, upper, xtol=1e-6)
+    return time_of_events(events, control, experimental, **kw)

@@ -133,3 +133,18 @@ def test_design_command_for_a_delayed_effect(tmp_path, capsys):
     assert main(["design", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["power"] == pytest.approx(analytic(0, 1).power, rel=1e-9)
+
+
+def test_events_for_power_inverts_the_power():
+    from analysis.nph_design import events_for_power
+
+    rate = np.log(2) / 10
+    arms = (PiecewiseArm((0.0,), (rate,)), PiecewiseArm((0.0, 4.0), (rate, 0.6 * rate)))
+    kw = {"n_patients": 500, "accrual_starts": [0, 6], "accrual_rates": [10, 25],
+          "dropout_hazard": DROPOUT, "gamma": 1.0}
+    design = events_for_power(0.9, *arms, **kw)
+    # the integrals use a grid scaled to the analysis time: power is exact to about 1e-4
+    assert design.power == pytest.approx(0.9, abs=5e-4)
+    assert time_of_events(design.events, *arms, **kw).power == pytest.approx(0.9, abs=5e-4)
+    with pytest.raises(DesignError, match="not reached"):
+        events_for_power(0.9, arms[0], arms[0], **kw)
