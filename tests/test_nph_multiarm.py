@@ -102,3 +102,16 @@ def test_dunnett_and_holm_reject_at_least_as_often_as_bonferroni():
     # same data (common random numbers): uniformly more powerful procedures
     assert (rates["holm"] >= rates["bonferroni"]).all()
     assert (rates["dunnett"] >= rates["bonferroni"]).all()
+
+
+def test_average_hazard_ratio_test_in_a_simulated_design():
+    content = nph_protocol(hazard_ratio=0.7)
+    content["analysis"]["primary"] = {"test": "average_hazard_ratio", "tau": 1000}
+    n = 600
+    result = simulate(make_protocol(content), n_replicates=n, seed=21)
+    table = result.operating_characteristics.table.set_index("scenario")
+    # proportional hazards: the average hazard ratio is the hazard ratio
+    design = table.loc["design"]
+    assert abs(design["estimate_bias"]) < 4 * design["estimate_bias_mcse"]
+    assert abs(design["estimate_coverage"] - 0.95) < 4 * np.sqrt(0.0475 / n)
+    assert abs(table.loc["null", "rejection_rate"] - 0.025) < 4 * np.sqrt(0.025 * 0.975 / n)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats
 
+from analysis.ahr import average_hazard_ratio
 from analysis.cox import cox_treatment
 from analysis.logrank import logrank_test
 from analysis.means import ancova, t_test
@@ -150,6 +151,10 @@ def _compare(
             estimate, se = fit.difference, fit.se
             statistic = fit.z  # positive: longer restricted mean survival on experimental
             scale = "rmst_difference"
+        elif spec.test == "average_hazard_ratio":
+            fit = average_hazard_ratio(data.time, data.event, group, spec.tau, valid=valid)
+            estimate, se, statistic = fit.log_ahr, fit.se_log_ahr, -fit.z
+            scale = "log_hazard_ratio"
         elif spec.test == "cox":
             fit = cox_treatment(data.time, data.event, group, valid=valid, strata=strata)
             estimate, se, statistic = fit.log_hr, fit.se_log_hr, -fit.z

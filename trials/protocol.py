@@ -423,6 +423,7 @@ TestName = Literal[
     "weighted_logrank",
     "maxcombo",
     "rmst",
+    "average_hazard_ratio",
     "difference_in_proportions",
     "cmh",
     "t_test",
@@ -433,7 +434,8 @@ TestName = Literal[
 class EndpointAnalysis(Model):
     """The test of one endpoint; ``strata`` for stratified log-rank, Cox and CMH;
     ``covariates`` for ANCOVA; ``rho`` and ``gamma`` for the Fleming–Harrington weighted
-    log-rank test FH(rho, gamma); ``tau`` (months) for the restricted mean survival time.
+    log-rank test FH(rho, gamma); ``tau`` (months) for the restricted mean survival time
+    and the (Kalbfleisch–Prentice) average hazard ratio over ``[0, tau]``.
     MaxCombo combines FH(0,0), FH(0,1), FH(1,0) and FH(1,1)."""
 
     test: TestName

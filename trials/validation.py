@@ -34,7 +34,14 @@ from trials.protocol import (
 Loc = tuple[str | int, ...]
 
 TESTS_FOR_MEASURE = {
-    "hazard_ratio": {"logrank", "stratified_logrank", "cox", "weighted_logrank", "maxcombo"},
+    "hazard_ratio": {
+        "logrank",
+        "stratified_logrank",
+        "cox",
+        "weighted_logrank",
+        "maxcombo",
+        "average_hazard_ratio",
+    },
     "rmst_difference": {"rmst"},
     "difference_in_proportions": {"difference_in_proportions"},
     "odds_ratio": {"cmh"},
@@ -532,10 +539,11 @@ def _endpoint_analysis(
         yield (*loc, "covariates"), "only 'ancova' takes covariates"
     if (spec.rho is not None or spec.gamma is not None) and spec.test != "weighted_logrank":
         yield (*loc, "rho"), "only 'weighted_logrank' takes rho and gamma"
-    if spec.test == "rmst" and spec.tau is None:
-        yield (*loc, "tau"), "test 'rmst' needs 'tau', the time horizon in months"
-    if spec.tau is not None and spec.test != "rmst":
-        yield (*loc, "tau"), "only 'rmst' takes tau"
+    horizon_tests = ("rmst", "average_hazard_ratio")
+    if spec.test in horizon_tests and spec.tau is None:
+        yield (*loc, "tau"), f"test {spec.test!r} needs 'tau', the time horizon in months"
+    if spec.tau is not None and spec.test not in horizon_tests:
+        yield (*loc, "tau"), "only 'rmst' and 'average_hazard_ratio' take tau"
     for j, name in enumerate(spec.covariates):
         if p.covariate(name) is None:
             yield (
