@@ -39,6 +39,13 @@ def design_summary(protocol: Protocol) -> dict:
         )
     ):
         return nph_summary(protocol)
+    if (
+        isinstance(primary, TimeToEventEndpoint)
+        and isinstance(timing, EventsTiming)
+        and len(protocol.arms) == 2
+        and primary.effect.log_hazard_ratio_distribution is not None
+    ):
+        return assurance_summary(protocol)
     if not (
         isinstance(primary, TimeToEventEndpoint)
         and isinstance(timing, EventsTiming)
@@ -241,3 +248,31 @@ def nph_summary(protocol: Protocol) -> dict:
         "drift": design.drift,
         "power": design.power,
     }
+
+
+def assurance_summary(protocol: Protocol) -> dict:
+    """Assurance of the log-rank test when the log hazard ratio is uncertain (normal),
+    and the events for 80 % and 90 % assurance when they can be reached."""
+    from analysis.assurance import events_for_assurance, logrank_assurance
+
+    spec = protocol.endpoints.primary.effect.log_hazard_ratio_distribution
+    ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
+    alpha = protocol.analysis.alpha
+    events = protocol.analysis.timing.target_events
+    out = {
+        "protocol": {"id": protocol.id, "version": protocol.version},
+        "method": "assurance of the log-rank test (O'Hagan, Stevens & Campbell 2005)",
+        "log_hazard_ratio_mean": spec.mean,
+        "log_hazard_ratio_sd": spec.sd,
+        "target_events": events,
+        "assurance": logrank_assurance(events, spec.mean, spec.sd, alpha, ratio),
+        "power_at_mean": logrank_assurance(events, spec.mean, 0.0, alpha, ratio),
+    }
+    for target in (0.8, 0.9):
+        try:
+            out[f"events_for_assurance_{int(target * 100)}"] = events_for_assurance(
+                target, spec.mean, spec.sd, alpha, ratio
+            )
+        except DesignError:
+            out[f"events_for_assurance_{int(target * 100)}"] = None
+    return out

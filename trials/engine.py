@@ -143,6 +143,17 @@ class Layout:
     def n_randomization(self) -> int:
         return rand.n_uniforms(self.protocol.randomization, self.n_draw, self.n_strata)
 
+    @cached_property
+    def uncertain_effects(self) -> list[str]:
+        """Endpoints whose effect each trial draws from a distribution (one uniform each,
+        after the randomization draws)."""
+        return [
+            e.name
+            for e in self.endpoints
+            if isinstance(e, TimeToEventEndpoint)
+            and e.effect.log_hazard_ratio_distribution is not None
+        ]
+
     def default_chunk_size(self) -> int:
         cells = self.n_candidates * len(self.columns) + self.n_randomization
         if isinstance(self.protocol.randomization, StratifiedBlockRandomization):
@@ -171,13 +182,14 @@ class Cohort:
     enrollment: np.ndarray
     arm: np.ndarray
     n_screened: np.ndarray
+    effect_uniforms: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def draw_cohort(layout: Layout, replicates: np.ndarray, seed: int) -> Cohort:
     """Screen, enroll and randomize the patients of the given replicates."""
     n_rep, n_cand, n_col = len(replicates), layout.n_candidates, len(layout.columns)
     candidates = np.empty((n_rep, n_cand, n_col))
-    u_rand = np.empty((n_rep, layout.n_randomization))
+    u_rand = np.empty((n_rep, layout.n_randomization + len(layout.uncertain_effects)))
     generators = []
     for i, r in enumerate(replicates):
         rng = replicate_generator(seed, int(r))
@@ -212,8 +224,12 @@ def draw_cohort(layout: Layout, replicates: np.ndarray, seed: int) -> Cohort:
     enrollment = np.broadcast_to(
         enrollment_times(accrual, n_patients, exponentials), (n_rep, n_patients)
     )
-    arm = _randomize(layout, covariates, u_rand)[:, :n_patients]
-    return Cohort(replicates, selected, covariates, enrollment, arm, n_screened)
+    arm = _randomize(layout, covariates, u_rand[:, : layout.n_randomization])[:, :n_patients]
+    effect_uniforms = {
+        name: u_rand[:, layout.n_randomization + j]
+        for j, name in enumerate(layout.uncertain_effects)
+    }
+    return Cohort(replicates, selected, covariates, enrollment, arm, n_screened, effect_uniforms)
 
 
 def _screen_more(layout, rng, candidates, eligible):
@@ -334,6 +350,10 @@ def arm_effects(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarra
     A piecewise (non-proportional) hazard ratio has no single log HR: NaN.
     """
     if isinstance(endpoint, TimeToEventEndpoint):
+        if endpoint.effect.log_hazard_ratio_distribution is not None:
+            # drawn per trial (see trial_effects); no single value here
+            effect = np.array([0.0 if arm.control else np.nan for arm in protocol.arms])
+            return np.zeros_like(effect) if null else effect
         if endpoint.effect.piecewise_hazard_ratio is not None:
             effect = np.array([0.0 if arm.control else np.nan for arm in protocol.arms])
             return np.zeros_like(effect) if null else effect
@@ -346,6 +366,16 @@ def arm_effects(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarra
     else:
         effect = _arm_values(protocol, endpoint.effect.mean_difference, float, 0.0)
     return np.zeros_like(effect) if null else effect
+
+
+def trial_effects(protocol: Protocol, endpoint, cohort: Cohort, null: bool) -> np.ndarray:
+    """Per-patient log hazard ratio when each trial draws its own from a distribution."""
+    if null:
+        return np.zeros(cohort.arm.shape)
+    spec = endpoint.effect.log_hazard_ratio_distribution
+    log_hr = spec.mean + spec.sd * ndtri(cohort.effect_uniforms[endpoint.name])
+    control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
+    return np.where(cohort.arm == control, 0.0, log_hr[:, None])
 
 
 def ice_hazards(protocol: Protocol, rate, null: bool) -> np.ndarray:
@@ -369,6 +399,8 @@ def simulate_outcomes(layout: Layout, cohort: Cohort, null: bool) -> list[Endpoi
     for endpoint in layout.endpoints:
         linear = linear_predictor(endpoint.covariate_effects, cohort.covariates, specs, shape)
         effect = arm_effects(protocol, endpoint, null)[cohort.arm]
+        if endpoint.name in cohort.effect_uniforms:
+            effect = trial_effects(protocol, endpoint, cohort, null)
         u_out = u[:, :, layout.columns[f"outcome:{endpoint.name}"]]
         ice_times = []
         for k, ice in enumerate(endpoint.estimand.intercurrent_events):

@@ -322,16 +322,28 @@ class PiecewiseHazardRatio(Model):
 CureFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 
 
+class LogHazardRatioDistribution(Model):
+    """An uncertain effect: ``log HR ~ N(mean, sd^2)``, e.g. the posterior from phase 2."""
+
+    mean: FiniteFloat
+    sd: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+
+
 class TimeToEventEffect(Model):
     """The effect of each experimental arm on the hazard.
 
-    Give ``hazard_ratio`` (proportional hazards) or ``piecewise_hazard_ratio``
+    Give ``hazard_ratio`` (proportional hazards), ``piecewise_hazard_ratio``
     (non-proportional: delayed or crossing effects), for every experimental arm or per
-    arm. ``cure_fraction`` (one, or per arm) replaces the control's cure fraction in the
-    experimental arms: a mixture-cure model in which cured patients never have the event.
+    arm, or ``log_hazard_ratio_distribution``: each simulated trial then draws its own
+    hazard ratio (the same for every experimental arm), so that the design scenario's
+    rejection rate is the assurance — the probability of success averaged over what is
+    known of the effect. ``cure_fraction`` (one, or per arm) replaces the control's cure
+    fraction in the experimental arms: a mixture-cure model in which cured patients never
+    have the event.
     """
 
     hazard_ratio: ArmValue | None = None
+    log_hazard_ratio_distribution: LogHazardRatioDistribution | None = None
     piecewise_hazard_ratio: PiecewiseHazardRatio | dict[Name, PiecewiseHazardRatio] | None = None
     cure_fraction: CureFraction | dict[Name, CureFraction] | None = None
 

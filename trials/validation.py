@@ -330,8 +330,16 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
             )
     if isinstance(endpoint, TimeToEventEndpoint):
         effect, where = endpoint.effect, (*loc, "effect")
-        if (effect.hazard_ratio is None) == (effect.piecewise_hazard_ratio is None):
-            yield where, "give either 'hazard_ratio' or 'piecewise_hazard_ratio'"
+        given = [
+            effect.hazard_ratio is not None,
+            effect.piecewise_hazard_ratio is not None,
+            effect.log_hazard_ratio_distribution is not None,
+        ]
+        if sum(given) != 1:
+            yield where, (
+                "give one of 'hazard_ratio', 'piecewise_hazard_ratio' or "
+                "'log_hazard_ratio_distribution'"
+            )
         yield from _arm_mapping(p, effect.hazard_ratio, (*where, "hazard_ratio"))
         yield from _arm_mapping(p, effect.cure_fraction, (*where, "cure_fraction"))
         piecewise = effect.piecewise_hazard_ratio

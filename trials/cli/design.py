@@ -21,6 +21,17 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     summary = design_summary(load_protocol(protocol_file))
+    if "assurance" in summary:
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+        else:
+            typer.echo(
+                f"{summary['protocol']['id']}: at {summary['target_events']} events, assurance "
+                f"{summary['assurance']:.4f} (power at the mean effect "
+                f"{summary['power_at_mean']:.4f}); events for 80 % / 90 % assurance: "
+                f"{summary['events_for_assurance_80']} / {summary['events_for_assurance_90']}"
+            )
+        return
     if "looks" not in summary:  # non-proportional hazards: one analysis
         if as_json:
             typer.echo(json.dumps(summary, indent=2))
