@@ -1,5 +1,11 @@
-"""Virtual patients: statistical, Bayesian, deep generative and mechanistic generators."""
+"""Virtual patients: statistical, Bayesian, deep generative and mechanistic generators.
 
+Importing the package registers every generator, so that :func:`generators.base.load`
+reads any saved model.
+"""
+
+from generators.base import REGISTRY, Generator, load
+from generators.copula import GaussianCopula
 from generators.parametric import ParametricCovariates
 
-__all__ = ["ParametricCovariates"]
+__all__ = ["REGISTRY", "GaussianCopula", "Generator", "ParametricCovariates", "load"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -373,9 +373,26 @@ def trial_effects(protocol: Protocol, endpoint, cohort: Cohort, null: bool) -> n
     if null:
         return np.zeros(cohort.arm.shape)
     spec = endpoint.effect.log_hazard_ratio_distribution
-    log_hr = spec.mean + spec.sd * ndtri(cohort.effect_uniforms[endpoint.name])
+    u = cohort.effect_uniforms[endpoint.name]
+    if spec.model is not None:
+        draws = posterior_log_hr(spec.model)
+        log_hr = draws[np.minimum((u * len(draws)).astype(np.int64), len(draws) - 1)]
+    else:
+        log_hr = spec.mean + spec.sd * ndtri(u)
     control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
     return np.where(cohort.arm == control, 0.0, log_hr[:, None])
+
+
+@lru_cache(maxsize=8)
+def posterior_log_hr(model_path: str) -> np.ndarray:
+    """The treatment log-HR draws of a fitted Bayesian model file, in a fixed order."""
+    import generators  # noqa: F401  (registers the generators)
+    from generators.base import load
+
+    model = load(model_path)
+    if not hasattr(model, "posterior_log_hr"):
+        raise DesignError(f"{model_path}: a {model.kind} model has no treatment effect posterior")
+    return np.asarray(model.posterior_log_hr(), dtype=float)
 
 
 def ice_hazards(protocol: Protocol, rate, null: bool) -> np.ndarray:

@@ -323,10 +323,13 @@ CureFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 
 
 class LogHazardRatioDistribution(Model):
-    """An uncertain effect: ``log HR ~ N(mean, sd^2)``, e.g. the posterior from phase 2."""
+    """An uncertain effect: ``log HR ~ N(mean, sd^2)``, or the posterior draws of the
+    treatment log hazard ratio of a fitted Bayesian model (``model``: a file written by
+    ``insilico fit --generator bayesian_weibull``, relative to the protocol file)."""
 
-    mean: FiniteFloat
-    sd: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+    mean: FiniteFloat | None = None
+    sd: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
+    model: Annotated[str, Field(min_length=1)] | None = None
 
 
 class TimeToEventEffect(Model):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trials.exceptions import Problem, ProtocolError
 from trials.protocol import (
     BinaryCovariate,
     BinaryEndpoint,
@@ -336,10 +337,23 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
             effect.log_hazard_ratio_distribution is not None,
         ]
         if sum(given) != 1:
-            yield where, (
-                "give one of 'hazard_ratio', 'piecewise_hazard_ratio' or "
-                "'log_hazard_ratio_distribution'"
+            yield (
+                where,
+                (
+                    "give one of 'hazard_ratio', 'piecewise_hazard_ratio' or "
+                    "'log_hazard_ratio_distribution'"
+                ),
             )
+        spread = effect.log_hazard_ratio_distribution
+        if spread is not None:
+            normal = spread.mean is not None and spread.sd is not None
+            if normal == (spread.model is not None) or (
+                spread.model is None and (spread.mean is None) != (spread.sd is None)
+            ):
+                yield (
+                    (*where, "log_hazard_ratio_distribution"),
+                    ("give 'mean' and 'sd', or 'model' (a fitted Bayesian model file)"),
+                )
         yield from _arm_mapping(p, effect.hazard_ratio, (*where, "hazard_ratio"))
         yield from _arm_mapping(p, effect.cure_fraction, (*where, "cure_fraction"))
         piecewise = effect.piecewise_hazard_ratio
@@ -480,9 +494,12 @@ def _group_sequential(p: Protocol) -> Iterator[tuple[Loc, str]]:
                     (f"a look at {fraction} of {timing.target_events} events has no events"),
                 )
     if len(p.arms) > 2 and p.analysis.multiplicity not in ("bonferroni", "none"):
-        yield ("analysis", "multiplicity"), (
-            "with interim looks and several arms, use 'bonferroni' (each arm's boundaries at "
-            "alpha / k) or 'none'"
+        yield (
+            ("analysis", "multiplicity"),
+            (
+                "with interim looks and several arms, use 'bonferroni' (each arm's boundaries at "
+                "alpha / k) or 'none'"
+            ),
         )
     if p.analysis.primary.test not in GROUP_SEQUENTIAL_TESTS:
         yield (
@@ -569,4 +586,38 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
     """Load a protocol file and check it; raises ProtocolError with every problem."""
     from trials.loader import load_yaml_model
 
-    return load_yaml_model(Path(path), Protocol, checks=(check_protocol,))
+    protocol = load_yaml_model(Path(path), Protocol, checks=(check_protocol,))
+    try:
+        return _resolve_model_files(protocol, Path(path).parent)
+    except ProtocolError as error:  # name the protocol file itself
+        raise ProtocolError(
+            [Problem(str(path), p.field, p.message) for p in error.problems]
+        ) from None
+
+
+def _resolve_model_files(protocol: Protocol, base: Path) -> Protocol:
+    """Model files named in the protocol are relative to the protocol file."""
+    content = protocol.model_dump(mode="python", exclude_unset=True)
+    endpoints = [content["endpoints"]["primary"], *content["endpoints"].get("secondary", [])]
+    changed = False
+    problems = []
+    for i, endpoint in enumerate(endpoints):
+        spread = endpoint.get("effect", {}).get("log_hazard_ratio_distribution")
+        if not (spread and spread.get("model")):
+            continue
+        resolved = (base / spread["model"]).resolve()
+        if not resolved.is_file():
+            where = "endpoints.primary" if i == 0 else f"endpoints.secondary[{i - 1}]"
+            problems.append(
+                Problem(
+                    str(base / "<protocol>"),
+                    f"{where}.effect.log_hazard_ratio_distribution.model",
+                    f"model file {spread['model']!r} not found (paths are relative to the "
+                    "protocol file)",
+                )
+            )
+        spread["model"] = str(resolved)
+        changed = True
+    if problems:
+        raise ProtocolError(problems)
+    return Protocol.model_validate(content) if changed else protocol
