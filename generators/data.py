@@ -336,11 +336,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= 30 else text[:29] + "…"
 
 
-def _values(values: Iterable[Any]) -> str:
-    values = list(dict.fromkeys(values))
-    shown = ", ".join(_show(v) for v in values[:_SHOWN_VALUES])
-    more = len(values) - _SHOWN_VALUES
-    return shown + (f" and {more} more" if more > 0 else "")
+def _values(values: Iterable[Any], limit: int = _SHOWN_VALUES) -> str:
+    """Distinct values for a message: the first few, then how many more."""
+    shown = list(dict.fromkeys(_show(v) for v in values))
+    more = len(shown) - limit
+    return ", ".join(shown[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 def _texts(series: pd.Series) -> pd.Series | None:
@@ -530,8 +530,8 @@ def infer_dictionary(frame: pd.DataFrame) -> DataDictionary:
     Types: ``binary`` for values all 0/1 (or booleans); ``categorical`` for text, or for
     integers with at most 10 distinct values (roman numerals such as tumour grades I, II,
     III are ``ordinal``); ``integer`` for other whole numbers; ``continuous`` otherwise.
-    ``minimum`` and ``maximum`` are the observed range; ``allow_missing`` is set when the
-    column has a missing value.
+    ``minimum`` and ``maximum`` are the observed range (not for an id); ``allow_missing`` is
+    set when the column has a missing value.
 
     Parameters
     ----------
@@ -625,8 +625,9 @@ def _spec(name: str, role: str, facts: dict[str, Any]) -> ColumnSpec:
         fields["type"] = "binary"
     else:
         fields["type"] = "integer" if facts["whole"] else "continuous"
-        fields["minimum"] = float(observed.min())
-        fields["maximum"] = float(observed.max())
+        if role != "id":
+            fields["minimum"] = float(observed.min())
+            fields["maximum"] = float(observed.max())
     return ColumnSpec(**fields)
 
 
@@ -735,7 +736,12 @@ def _check_column(
     name = spec.name
     missing = _missing(series)
     if missing.any() and not spec.allow_missing:
-        report.add(name, "missing value; this column must have a value in every row", rows[missing])
+        report.add(
+            name,
+            "missing value; this column must have a value in every row "
+            "(or allow_missing: true in the data dictionary)",
+            rows[missing],
+        )
     present = ~missing
     if spec.type in ("categorical", "ordinal"):
         labels = _labels(series, missing)
@@ -920,7 +926,7 @@ def load_dataset(
             report.add(
                 spec.name,
                 "missing from the file; the data dictionary names it "
-                f"(columns in the file: {', '.join(map(repr, frame.columns))}){hint}",
+                f"(columns in the file: {_values(frame.columns, limit=12)}){hint}",
             )
     for name in frame.columns:
         if name not in declared:

