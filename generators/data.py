@@ -763,9 +763,11 @@ def _check_column(
     values, bad = _numbers(series, missing)
     kind = {"continuous": "a number", "integer": "a whole number", "binary": "0 or 1"}[spec.type]
     if bad.any():
+        given = series.to_numpy(dtype=object)[bad]
+        infinite = all(isinstance(v, float | np.floating) for v in given)
         report.add(
             name,
-            f"not a number (got {_values(series.to_numpy(dtype=object)[bad])}); expected {kind}",
+            f"not a {'finite ' if infinite else ''}number (got {_values(given)}); expected {kind}",
             rows[bad],
         )
     valid = present & ~bad

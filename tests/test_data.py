@@ -572,3 +572,18 @@ def test_junk_raises_only_data_error(tmp_path, frame, data, suffix):
         return
     assert problems
     assert all(isinstance(p, str) and p.startswith(str(path)) for p in problems)
+
+
+def test_infinite_values_in_parquet(tmp_path, rng):
+    frame = _frame(rng)
+    frame.loc[2, "weight"] = np.inf
+    frame.to_parquet(tmp_path / "trial.parquet", index=False)
+    with pytest.raises(
+        DataError, match=re.escape("column 'weight': row 4: not a finite number (got inf)")
+    ):
+        load_dataset(tmp_path / "trial.parquet", _dictionary())
+
+
+def test_inference_needs_named_columns():
+    with pytest.raises(DataError, match="the DataFrame: column 2 has no name"):
+        infer_dictionary(pd.DataFrame({"a": [1], "": [2]}))

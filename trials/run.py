@@ -173,11 +173,22 @@ def analytic_reference(protocol) -> dict | None:
         isinstance(primary, TimeToEventEndpoint)
         and isinstance(timing, EventsTiming)
         and len(protocol.arms) == 2
-        and not isinstance(primary.effect.hazard_ratio, dict)
+        and protocol.analysis.group_sequential is None
         and not primary.covariate_effects
     ):
         return None
+    spread = primary.effect.log_hazard_ratio_distribution
     ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
+    if spread is not None and spread.mean is not None:
+        from analysis.assurance import logrank_assurance
+
+        value = logrank_assurance(
+            timing.target_events, spread.mean, spread.sd, protocol.analysis.alpha, ratio
+        )
+        return {"method": "assurance (Schoenfeld)", "events": timing.target_events,
+                "power": float(value)}
+    if not isinstance(primary.effect.hazard_ratio, float):
+        return None
     power = logrank_power(
         timing.target_events,
         primary.effect.hazard_ratio,

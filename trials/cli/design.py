@@ -29,7 +29,8 @@ def command(
                 f"{summary['protocol']['id']}: at {summary['target_events']} events, assurance "
                 f"{summary['assurance']:.4f} (power at the mean effect "
                 f"{summary['power_at_mean']:.4f}); events for 80 % / 90 % assurance: "
-                f"{summary['events_for_assurance_80']} / {summary['events_for_assurance_90']}"
+                f"{_events(summary['events_for_assurance_80'])} / "
+                f"{_events(summary['events_for_assurance_90'])}"
             )
         return
     if "looks" not in summary:  # non-proportional hazards: one analysis
@@ -72,3 +73,7 @@ def command(
             f"expected duration: {summary['expected_duration_h0']:.1f} months under H0, "
             f"{summary['expected_duration_h1']:.1f} under the design hazard ratio"
         )
+
+
+def _events(value: float | None) -> str:
+    return "not reachable" if value is None else f"{value:.1f}"

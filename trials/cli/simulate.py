@@ -120,8 +120,9 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
     console.print(table)
     analytic = summary.get("analytic")
     if analytic:
+        label = "assurance" if analytic["method"].startswith("assurance") else "power"
         console.print(
-            f"Analytic ({analytic['method']}) power at {analytic['events']} events: "
+            f"Analytic ({analytic['method']}) {label} at {analytic['events']} events: "
             f"{analytic['power']:.4f}"
         )
     console.print(f"Simulated in {timings['simulate_seconds']:.2f} s. Run directory: {out}")
