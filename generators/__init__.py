@@ -5,7 +5,15 @@ reads any saved model.
 """
 
 from generators.base import REGISTRY, Generator, load
+from generators.bayesian import BayesianWeibull  # PyMC is imported only when fitting
 from generators.copula import GaussianCopula
 from generators.parametric import ParametricCovariates
 
-__all__ = ["REGISTRY", "GaussianCopula", "Generator", "ParametricCovariates", "load"]
+__all__ = [
+    "REGISTRY",
+    "BayesianWeibull",
+    "GaussianCopula",
+    "Generator",
+    "ParametricCovariates",
+    "load",
+]

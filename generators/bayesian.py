@@ -744,7 +744,8 @@ class BayesianWeibull(Generator):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.draws_ = {name: np.asarray(values) for name, values in state["draws"].items()}
-        self.draws_["beta"] = self.draws_["beta"].reshape(-1, len(state["terms"]))
+        n_draws = len(self.draws_["log_shape"])  # beta may have no terms at all
+        self.draws_["beta"] = self.draws_["beta"].reshape(n_draws, len(state["terms"]))
         self.n_chains_ = int(state["n_chains"])
         self.time_scale_ = float(state["time_scale"])
         self.terms_ = list(state["terms"])

@@ -57,3 +57,54 @@ def test_simulated_assurance_equals_the_closed_form():
     # Schoenfeld's approximation is good to about 0.002 here (see test_operating_characteristics)
     assert abs(result.power() - expected) < 4 * se + 0.005
     assert abs(result.type_i_error() - 0.025) < 4 * np.sqrt(0.025 * 0.975 / n)
+
+
+@pytest.mark.filterwarnings("ignore:ArviZ is undergoing a major refactor:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS:UserWarning")
+@pytest.mark.filterwarnings("ignore::trials.exceptions.ConvergenceWarning")
+def test_effect_drawn_from_a_fitted_posterior(tmp_path):
+    import yaml
+    from lifelines.datasets import load_gbsg2
+
+    from generators.bayesian import BayesianWeibull
+    from tests.conftest import PROTOCOLS
+    from trials.engine import posterior_log_hr
+    from trials.simulation import simulate
+    from trials.validation import load_protocol
+
+    data = load_gbsg2()
+    model = BayesianWeibull(
+        time="time", event="cens", treatment="horTh", covariates=[], chains=2, draws=200, tune=200
+    ).fit(data)
+    model.save(tmp_path / "phase2.json")
+    content = yaml.safe_load((PROTOCOLS / "breast_cancer_phase3_assurance.yaml").read_text())
+    content["endpoints"]["primary"]["effect"] = {
+        "log_hazard_ratio_distribution": {"model": "phase2.json"}
+    }
+    path = tmp_path / "phase3.yaml"
+    path.write_text(yaml.safe_dump(content))
+    protocol = load_protocol(path)
+    draws = posterior_log_hr(str((tmp_path / "phase2.json").resolve()))
+    n = 1500
+    result = simulate(protocol, n_replicates=n, seed=3, scenarios=("design",))
+    expected = logrank_assurance(330, draws.mean(), draws.std())
+    # the posterior is close to normal; the closed form is then the reference
+    assert abs(result.power() - expected) < 4 * np.sqrt(expected * (1 - expected) / n) + 0.01
+
+
+def test_missing_posterior_model_file_is_a_protocol_error(tmp_path):
+    import yaml
+
+    from tests.conftest import PROTOCOLS
+    from trials.exceptions import ProtocolError
+    from trials.validation import load_protocol
+
+    content = yaml.safe_load((PROTOCOLS / "breast_cancer_phase3_assurance.yaml").read_text())
+    content["endpoints"]["primary"]["effect"] = {
+        "log_hazard_ratio_distribution": {"model": "missing.json"}
+    }
+    path = tmp_path / "phase3.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(ProtocolError, match="model file 'missing.json' not found"):
+        load_protocol(path)
