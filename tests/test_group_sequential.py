@@ -175,6 +175,10 @@ def test_design_command(tmp_path, capsys):
     assert len(out["looks"]) == 3
     assert out["looks"][2]["alpha_spent"] == pytest.approx(0.025)
     assert out["expected_events_h1"] < 390
+    # looks at 130, 260, 390 events: 25 patients a month, all 600 enrolled by month 24
+    assert out["looks"][0]["n_enrolled"] == pytest.approx(25 * out["looks"][0]["time"], abs=1)
+    assert out["looks"][2]["n_enrolled"] == 600
+    assert out["expected_sample_size_h1"] < 600
 
 
 def three_arm_gsd(hazard_ratios: dict) -> dict:

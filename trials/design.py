@@ -109,9 +109,19 @@ def design_summary(protocol: Protocol) -> dict:
         "looks": looks,
     }
     if timeline is not None:
+        from trials.accrual import enrollment_time
+
         looks["time"] = timeline
         out["expected_duration_h0"] = float((timeline * _stop_share(under_null)).sum())
         out["expected_duration_h1"] = float((timeline * _stop_share(under_design)).sum())
+        # patients randomized by each look (deterministic accrual at the expected rates)
+        n_patients = protocol.population.n_patients
+        grid = np.arange(1, n_patients + 1, dtype=float)
+        entry = enrollment_time(protocol.population.accrual, grid)
+        enrolled = np.searchsorted(entry, timeline, side="right").astype(float)
+        looks["n_enrolled"] = enrolled
+        out["expected_sample_size_h0"] = float((enrolled * _stop_share(under_null)).sum())
+        out["expected_sample_size_h1"] = float((enrolled * _stop_share(under_design)).sum())
     return out
 
 

@@ -71,7 +71,9 @@ def command(
     if "expected_duration_h1" in summary:
         typer.echo(
             f"expected duration: {summary['expected_duration_h0']:.1f} months under H0, "
-            f"{summary['expected_duration_h1']:.1f} under the design hazard ratio"
+            f"{summary['expected_duration_h1']:.1f} under the design hazard ratio\n"
+            f"expected patients randomized: {summary['expected_sample_size_h0']:.1f} under "
+            f"H0, {summary['expected_sample_size_h1']:.1f} under the design hazard ratio"
         )
 
 
