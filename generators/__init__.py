@@ -7,6 +7,7 @@ reads any saved model.
 from generators.base import REGISTRY, Generator, load
 from generators.bayesian import BayesianWeibull  # PyMC is imported only when fitting
 from generators.copula import GaussianCopula
+from generators.mechanistic import TumourGrowthInhibition
 from generators.parametric import ParametricCovariates
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "GaussianCopula",
     "Generator",
     "ParametricCovariates",
+    "TumourGrowthInhibition",
     "load",
 ]

@@ -55,6 +55,9 @@ class Generator(ABC):
     """Base class of virtual-patient generators (see the module docstring)."""
 
     kind: ClassVar[str] = ""
+    #: False for models that need no data (mechanistic models): their output is not a
+    #: copy of the training columns.
+    learns_from_data: ClassVar[bool] = True
 
     # -- the contract ----------------------------------------------------------------
 
