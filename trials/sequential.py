@@ -68,7 +68,12 @@ class SequentialAnalysis:
         the events observed at each look, ``(R, K)``."""
         observable = primary.time <= primary.censor
         calendar = np.where(observable, cohort.enrollment + primary.time, np.inf)
-        kth = np.partition(calendar, self.events - 1, axis=1)[:, self.events - 1]
+        # the last look's order statistic first; the earlier ones lie among the smaller part
+        last_k = int(self.events[-1]) - 1
+        smaller = np.partition(calendar, last_k, axis=1)[:, : last_k + 1]
+        if len(self.events) > 1:
+            smaller = np.partition(smaller, self.events[:-1] - 1, axis=1)
+        kth = smaller[:, self.events - 1]
         last = np.max(np.where(observable, calendar, -np.inf), axis=1)
         total = observable.sum(axis=1)
         out, events = [], []
@@ -104,12 +109,18 @@ class SequentialAnalysis:
         stored: list[dict] = []
         templates: list[Comparison] = []
         for k, cutoff in enumerate(cutoffs):
-            covariates = {name: values[active] for name, values in cohort.covariates.items()}
+            # patients are in order of enrollment: those enrolled by the look are a prefix
+            enrolled = cohort.enrollment[active] <= cutoff.analysis_time[active, None]
+            cols = slice(0, max(int(enrolled.sum(axis=1).max()), 1))
+            covariates = {name: values[active, cols] for name, values in cohort.covariates.items()}
             look = analyse(
                 self.layout,
-                cohort.arm[active],
+                cohort.arm[active, cols],
                 covariates,
-                [apply_cutoff(_rows(d, active), _cutoff_rows(cutoff, active)) for d in data],
+                [
+                    apply_cutoff(_rows(d, active, cols), _cutoff_rows(cutoff, active, cols))
+                    for d in data
+                ],
                 null,
             )
             if not stored:
@@ -187,22 +198,22 @@ class SequentialAnalysis:
         return efficacy, futility
 
 
-def _rows(data: EndpointData, rows: np.ndarray) -> EndpointData:
-    """The endpoint data of some replicates."""
+def _rows(data: EndpointData, rows: np.ndarray, cols: slice) -> EndpointData:
+    """The endpoint data of some replicates and patients."""
     return replace(
         data,
         **{
-            f.name: getattr(data, f.name)[rows]
+            f.name: getattr(data, f.name)[rows, cols]
             for f in fields(data)
             if isinstance(getattr(data, f.name), np.ndarray)
         },
     )
 
 
-def _cutoff_rows(cutoff: Cutoff, rows: np.ndarray) -> Cutoff:
+def _cutoff_rows(cutoff: Cutoff, rows: np.ndarray, cols: slice) -> Cutoff:
     return Cutoff(
         cutoff.analysis_time[rows],
-        cutoff.enrollment[rows],
+        cutoff.enrollment[rows, cols],
         cutoff.max_follow_up,
         cutoff.target_reached[rows],
     )
