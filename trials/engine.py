@@ -564,10 +564,19 @@ class AnalysisData:
 
 def apply_cutoff(data: EndpointData, cutoff: Cutoff) -> AnalysisData:
     """Administrative censoring at the cut-off; responses not yet assessed are left out."""
-    enrolled = cutoff.enrollment <= cutoff.analysis_time[:, None]
+    horizon = cutoff.analysis_time[:, None] - cutoff.enrollment  # follow-up by the cut-off
+    enrolled = horizon >= 0
+    bounded = np.isfinite(cutoff.max_follow_up)
     if data.time is not None:
-        event = (data.time <= data.censor) & cutoff.observed(data.time) & enrolled
-        censored_at = np.maximum(np.minimum(data.censor, cutoff.follow_up), 0.0)
+        # on the calendar scale, so that the event that triggers the analysis counts
+        event = (data.time <= data.censor) & (
+            cutoff.enrollment + data.time <= cutoff.analysis_time[:, None]
+        )
+        if bounded:
+            event &= data.time <= cutoff.max_follow_up
+            horizon = np.minimum(horizon, cutoff.max_follow_up)
+        event &= enrolled
+        censored_at = np.maximum(np.minimum(data.censor, horizon), 0.0)
         time = np.where(event, data.time, censored_at)
         return AnalysisData(data.endpoint, valid=enrolled, time=time, event=event)
     assessed = cutoff.observed(np.full_like(cutoff.enrollment, data.endpoint.assessment_month))
