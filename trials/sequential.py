@@ -74,8 +74,12 @@ class SequentialAnalysis:
         if len(self.events) > 1:
             smaller = np.partition(smaller, self.events[:-1] - 1, axis=1)
         kth = smaller[:, self.events - 1]
-        last = np.max(np.where(observable, calendar, -np.inf), axis=1)
-        total = observable.sum(axis=1)
+        short = ~np.isfinite(kth[:, -1])  # trials that never reach the target events
+        last = np.zeros(len(kth))
+        total = np.zeros(len(kth), dtype=np.int64)
+        if short.any():
+            last[short] = np.max(np.where(observable[short], calendar[short], -np.inf), axis=1)
+            total[short] = observable[short].sum(axis=1)
         out, events = [], []
         for k in range(len(self.events)):
             reached = np.isfinite(kth[:, k])
@@ -109,16 +113,18 @@ class SequentialAnalysis:
         stored: list[dict] = []
         templates: list[Comparison] = []
         for k, cutoff in enumerate(cutoffs):
+            # every trial still running: views rather than copies
+            rows = slice(None) if active.size == n_rep else active
             # patients are in order of enrollment: those enrolled by the look are a prefix
-            enrolled = cohort.enrollment[active] <= cutoff.analysis_time[active, None]
+            enrolled = cohort.enrollment[rows] <= cutoff.analysis_time[rows, None]
             cols = slice(0, max(int(enrolled.sum(axis=1).max()), 1))
-            covariates = {name: values[active, cols] for name, values in cohort.covariates.items()}
+            covariates = {name: values[rows, cols] for name, values in cohort.covariates.items()}
             look = analyse(
                 self.layout,
-                cohort.arm[active, cols],
+                cohort.arm[rows, cols],
                 covariates,
                 [
-                    apply_cutoff(_rows(d, active, cols), _cutoff_rows(cutoff, active, cols))
+                    apply_cutoff(_rows(d, rows, cols), _cutoff_rows(cutoff, rows, cols))
                     for d in data
                 ],
                 null,
@@ -198,7 +204,7 @@ class SequentialAnalysis:
         return efficacy, futility
 
 
-def _rows(data: EndpointData, rows: np.ndarray, cols: slice) -> EndpointData:
+def _rows(data: EndpointData, rows: np.ndarray | slice, cols: slice) -> EndpointData:
     """The endpoint data of some replicates and patients."""
     return replace(
         data,
@@ -210,7 +216,7 @@ def _rows(data: EndpointData, rows: np.ndarray, cols: slice) -> EndpointData:
     )
 
 
-def _cutoff_rows(cutoff: Cutoff, rows: np.ndarray, cols: slice) -> Cutoff:
+def _cutoff_rows(cutoff: Cutoff, rows: np.ndarray | slice, cols: slice) -> Cutoff:
     return Cutoff(
         cutoff.analysis_time[rows],
         cutoff.enrollment[rows, cols],
