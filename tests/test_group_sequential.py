@@ -217,3 +217,18 @@ def test_multi_arm_interims_control_the_family_wise_error():
     result = simulate(protocol, n_replicates=n, seed=8, scenarios=("null",))
     fwer = result.operating_characteristics.table.set_index("arm").loc["any", "rejection_rate"]
     assert fwer < 0.025 + 4 * np.sqrt(0.025 * 0.975 / n)
+
+
+def test_trials_short_of_the_target_events_are_analysed_at_their_last_event():
+    from trials.exceptions import SimulationWarning
+
+    content = reference_gsd()
+    content["dropout"] = {"all": {"annual_rate": 0.9}}
+    content["population"]["n_patients"] = 420
+    with pytest.warns(SimulationWarning, match="not reached"):
+        result = simulate(make_protocol(content), n_replicates=200, seed=1, scenarios=("null",))
+    table = result.replicates
+    short = ~table["target_reached"]
+    assert short.any()
+    assert (table.loc[short, "events"] < 390).all()
+    assert table["stop_look"].between(1, 3).all()
