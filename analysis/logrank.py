@@ -383,20 +383,8 @@ class _RiskSetScan:
         if n_pat == 0:
             return
         bits = time.view(np.uint64)
-        if strata is None:
-            n_strata = 1
-        else:
-            n_strata = int(strata.max(where=True if valid is None else valid, initial=0)) + 1
-        for first in range(0, n_rep, self.block_rows):
-            rows = slice(first, min(first + self.block_rows, n_rep))
-            for k in range(n_strata):
-                if strata is None:
-                    included = None if valid is None else valid[rows]
-                else:
-                    included = strata[rows] == k
-                    if valid is not None:
-                        included &= valid[rows]
-                yield rows, self.scan(bits[rows], event[rows], group[rows], included)
+        for rows, included in _block_masks(n_rep, self.block_rows, strata, valid):
+            yield rows, self.scan(bits[rows], event[rows], group[rows], included)
 
     def scan(
         self,
@@ -569,3 +557,25 @@ class _RiskSetScan:
         if excluded is not None:
             np.putmask(key, excluded, _EXCLUDED_PACKED)
         return True
+
+
+def _block_masks(n_rep: int, block_rows: int, strata, valid):
+    """Blocks of replicates and, per stratum, the mask of the patients included.
+
+    Yields ``(rows, included)``: a slice of replicates and a boolean mask (``None`` when
+    every patient is included), one stratum at a time.
+    """
+    if strata is None:
+        n_strata = 1
+    else:
+        n_strata = int(strata.max(where=True if valid is None else valid, initial=0)) + 1
+    for first in range(0, n_rep, block_rows):
+        rows = slice(first, min(first + block_rows, n_rep))
+        for k in range(n_strata):
+            if strata is None:
+                included = None if valid is None else valid[rows]
+            else:
+                included = strata[rows] == k
+                if valid is not None:
+                    included &= valid[rows]
+            yield rows, included

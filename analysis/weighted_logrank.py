@@ -23,7 +23,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special, stats
 
-from analysis.logrank import _prepare, _RiskSetScan, _TieGroups
+from analysis.logrank import _block_masks, _prepare, _RiskSetScan, _TieGroups
 
 __all__ = [
     "MaxComboResult",
@@ -540,35 +540,23 @@ def _risk_sets(
     arm_scan: _RiskSetScan | None = None
     bits = time.view(np.uint64)
     arm_event = None
-    if strata is None:
-        n_strata = 1
-    else:
-        n_strata = int(strata.max(where=True if valid is None else valid, initial=0)) + 1
-    for first in range(0, n_rep, scan.block_rows):
-        rows = slice(first, min(first + scan.block_rows, n_rep))
-        for k in range(n_strata):
-            if strata is None:
-                included = None if valid is None else valid[rows]
-            else:
-                included = strata[rows] == k
-                if valid is not None:
-                    included &= valid[rows]
-            groups = scan.scan(bits[rows], event[rows], group[rows], included)
-            m = rows.stop - rows.start
-            if groups.d.size == m * n_pat:
-                n1_next = np.zeros_like(groups.n1)
-                n1_next[:-1] = groups.n1[1:]
-                n1_next[groups.row_first[1:] - 1] = 0.0
-                d1 = groups.d * (groups.n1 - n1_next)
-            else:
-                if arm_scan is None:
-                    arm_scan = _RiskSetScan(time.shape)
-                    arm_event = event & group
-                arm_groups = arm_scan.scan(bits[rows], arm_event[rows], group[rows], included)
-                if arm_groups.d.size != groups.d.size:  # pragma: no cover - internal invariant
-                    raise RuntimeError("the two risk-set scans disagree on the tie groups")
-                d1 = arm_groups.d.copy()
-            yield rows, groups, d1, scan
+    for rows, included in _block_masks(n_rep, scan.block_rows, strata, valid):
+        groups = scan.scan(bits[rows], event[rows], group[rows], included)
+        m = rows.stop - rows.start
+        if groups.d.size == m * n_pat:
+            n1_next = np.zeros_like(groups.n1)
+            n1_next[:-1] = groups.n1[1:]
+            n1_next[groups.row_first[1:] - 1] = 0.0
+            d1 = groups.d * (groups.n1 - n1_next)
+        else:
+            if arm_scan is None:
+                arm_scan = _RiskSetScan(time.shape)
+                arm_event = event & group
+            arm_groups = arm_scan.scan(bits[rows], arm_event[rows], group[rows], included)
+            if arm_groups.d.size != groups.d.size:  # pragma: no cover - internal invariant
+                raise RuntimeError("the two risk-set scans disagree on the tie groups")
+            d1 = arm_groups.d.copy()
+        yield rows, groups, d1, scan
 
 
 def _fh_weights(groups: _TieGroups, weights: tuple[tuple[float, float], ...]) -> list[np.ndarray]:
