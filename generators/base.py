@@ -15,6 +15,7 @@ import inspect
 import json
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -51,6 +52,42 @@ def data_hash(data: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class DataRoles:
+    """The columns of a data set by their role in its data dictionary.
+
+    ``outcomes`` and ``covariates`` keep the dictionary's column order. Without a
+    dictionary every column is a covariate.
+    """
+
+    columns: tuple[str, ...]
+    id: str | None = None
+    arm: str | None = None
+    time: str | None = None
+    event: str | None = None
+    outcomes: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> DataRoles:
+        """Roles of the columns of a frame read by :func:`generators.data.load_dataset`
+        (its ``attrs["dictionary"]``)."""
+        columns = tuple(str(c) for c in frame.columns)
+        dictionary = frame.attrs.get("dictionary")
+        if dictionary is None:
+            return cls(columns=columns, covariates=columns)
+        single = {}
+        for role in ("id", "arm", "time", "event"):
+            spec = dictionary.by_role(role)
+            single[role] = None if spec is None else spec.name
+        return cls(
+            columns=columns,
+            outcomes=tuple(c.name for c in dictionary.columns if c.role == "outcome"),
+            covariates=tuple(c.name for c in dictionary.columns if c.role == "covariate"),
+            **single,
+        )
+
+
 class Generator(ABC):
     """Base class of virtual-patient generators (see the module docstring)."""
 
@@ -60,6 +97,12 @@ class Generator(ABC):
     learns_from_data: ClassVar[bool] = True
 
     # -- the contract ----------------------------------------------------------------
+
+    @classmethod
+    def for_data(cls, roles: DataRoles, *, seed: int = 0) -> Generator:
+        """A generator configured from the roles of the columns it will be fitted on
+        (used by ``insilico fit``); the default takes its default configuration."""
+        return cls()
 
     @abstractmethod
     def fit(self, data: pd.DataFrame) -> Generator:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from generators.base import Generator, register
+from generators.base import DataRoles, Generator, register
 from trials.exceptions import ConvergenceWarning, DataError
 
 #: Convergence criteria (Vehtari et al. 2021): R-hat at most 1.01, bulk and tail ESS at
@@ -182,6 +182,16 @@ class BayesianWeibull(Generator):
         self.sampler = sampler
 
     # -- fitting ---------------------------------------------------------------------------
+
+    @classmethod
+    def for_data(cls, roles: DataRoles, *, seed: int = 0) -> BayesianWeibull:
+        """Time, event and treatment from the dictionary's roles; its covariates."""
+        if roles.time is None or roles.event is None:
+            raise DataError(f"the {cls.kind} model needs a time and an event column")
+        return cls(
+            time=roles.time, event=roles.event, treatment=roles.arm,
+            covariates=list(roles.covariates), seed=seed,
+        )
 
     def fit(self, data: pd.DataFrame, *, strict: bool = False) -> BayesianWeibull:
         """Sample the posterior of the model given censored survival data.

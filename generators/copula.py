@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from generators.base import Generator, register
+from generators.base import DataRoles, Generator, register
 from trials.exceptions import DataError
 
 #: Normal scores at which each continuous quantile function is stored (401 points,
@@ -153,6 +153,11 @@ class GaussianCopula(Generator):
         self.columns = columns
         self.categorical = categorical
         self.smoothing = smoothing
+
+    @classmethod
+    def for_data(cls, roles: DataRoles, *, seed: int = 0) -> GaussianCopula:
+        """Every column but the identifier."""
+        return cls(columns=[c for c in roles.columns if c != roles.id])
 
     # -- fitting -------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from generators.base import REGISTRY
+from generators.base import REGISTRY, DataRoles
 from generators.data import load_dataset, load_dictionary
 from trials.exceptions import DataError
 
@@ -28,32 +28,7 @@ def command(
         raise DataError(f"--generator {generator!r}: one of {', '.join(sorted(REGISTRY))}")
     spec = load_dictionary(dictionary) if dictionary is not None else None
     frame = load_dataset(data, spec)
-    model = make_generator(generator, frame, seed)
+    model = REGISTRY[generator].for_data(DataRoles.of(frame), seed=seed)
     model.fit(frame)
     model.save(out)
     typer.echo(f"fitted {generator} on {len(frame)} rows of {data}; wrote {out}")
-
-
-def make_generator(kind: str, frame, seed: int):
-    """A generator configured from the data dictionary's roles."""
-    dictionary = frame.attrs.get("dictionary")
-    roles = {}
-    if dictionary is not None:
-        for role in ("id", "arm", "time", "event"):
-            spec = dictionary.by_role(role)
-            if spec is not None:
-                roles[role] = spec.name
-    covariates = [
-        c.name for c in (dictionary.columns if dictionary else []) if c.role == "covariate"
-    ]
-    if kind == "copula":
-        columns = [c for c in frame.columns if c != roles.get("id")]
-        return REGISTRY[kind](columns=columns)
-    if kind == "bayesian_weibull":
-        if "time" not in roles or "event" not in roles:
-            raise DataError("the Bayesian Weibull model needs a time and an event column")
-        return REGISTRY[kind](
-            time=roles["time"], event=roles["event"], treatment=roles.get("arm"),
-            covariates=covariates, seed=seed,
-        )
-    return REGISTRY[kind]()
