@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import optimize, special
 
 from trials.exceptions import DesignError
@@ -65,6 +66,51 @@ def events_for_assurance(
     """Events at which the log-rank assurance reaches ``target`` (DesignError if never:
     the assurance cannot exceed the probability that the effect is beneficial)."""
     ceiling = special.ndtr(-log_hr_mean / log_hr_sd) if log_hr_sd > 0 else float(log_hr_mean < 0)
+    return _solve_events(
+        target,
+        ceiling,
+        lambda events: logrank_assurance(
+            events, log_hr_mean, log_hr_sd, alpha, allocation_ratio
+        ),
+    )
+
+
+def logrank_assurance_draws(
+    events: float,
+    log_hr_draws: np.ndarray,
+    alpha: float = 0.025,
+    allocation_ratio: float = 1.0,
+) -> float:
+    """Assurance of a log-rank test when the log hazard ratio is known by draws (e.g. the
+    posterior of a Bayesian fit): the mean over the draws of Schoenfeld's power,
+    ``mean_d Phi(-log_hr_d sqrt(I) - z_{1-alpha})``, exact for the empirical distribution
+    of the draws (no Monte Carlo error beyond that of the draws themselves)."""
+    draws = np.asarray(log_hr_draws, dtype=float)
+    if draws.ndim != 1 or draws.size == 0 or not np.isfinite(draws).all():
+        raise DesignError("the log hazard ratio draws must be a non-empty 1-D finite array")
+    if events <= 0 or not 0 < alpha < 1:
+        raise DesignError("need events > 0 and alpha in (0, 1)")
+    root_info = math.sqrt(logrank_information(events, allocation_ratio))
+    return float(special.ndtr(-draws * root_info - special.ndtri(1 - alpha)).mean())
+
+
+def events_for_assurance_draws(
+    target: float,
+    log_hr_draws: np.ndarray,
+    alpha: float = 0.025,
+    allocation_ratio: float = 1.0,
+) -> float:
+    """Events at which :func:`logrank_assurance_draws` reaches ``target`` (DesignError if
+    never: it cannot exceed the share of draws with a hazard ratio below 1)."""
+    ceiling = float(np.mean(np.asarray(log_hr_draws) < 0))
+    return _solve_events(
+        target,
+        ceiling,
+        lambda events: logrank_assurance_draws(events, log_hr_draws, alpha, allocation_ratio),
+    )
+
+
+def _solve_events(target: float, ceiling: float, assurance) -> float:
     if target >= ceiling:
         raise DesignError(
             f"assurance {target} is never reached: it cannot exceed the probability "
@@ -72,7 +118,7 @@ def events_for_assurance(
         )
 
     def gap(events: float) -> float:
-        return logrank_assurance(events, log_hr_mean, log_hr_sd, alpha, allocation_ratio) - target
+        return assurance(events) - target
 
     upper = 10.0
     while gap(upper) < 0:

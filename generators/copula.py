@@ -500,6 +500,31 @@ class GaussianCopula(Generator):
             columns[marginal["name"]] = pd.Series(values).astype(marginal["dtype"])
         return pd.DataFrame(columns)
 
+    # -- the latent scale, for trial populations ------------------------------------------
+
+    @property
+    def columns_modelled_(self) -> list[str]:
+        """The modelled columns, in the order of ``correlation_``."""
+        return [m["name"] for m in self.marginals_]
+
+    def categories(self, name: str) -> list[Any] | None:
+        """The fitted categories of a categorical column; ``None`` for a numeric one."""
+        marginal = self.marginals_[self.columns_modelled_.index(name)]
+        return list(marginal["categories"]) if marginal["kind"] == CATEGORICAL else None
+
+    def latent_values(self, name: str, z: np.ndarray) -> np.ndarray:
+        """The values of column ``name`` at latent normal scores ``z`` (never missing):
+        its categories (an object array) or its numbers."""
+        self._check_fitted()
+        marginal = self.marginals_[self.columns_modelled_.index(name)]
+        if marginal["kind"] == CATEGORICAL:
+            codes = np.searchsorted(_cuts(marginal["probabilities"]), z, side="right")
+            return np.asarray(marginal["categories"], dtype=object)[codes]
+        values = np.interp(z, self.z_grid_, marginal["quantiles"])
+        if marginal["kind"] == INTEGER:
+            values = np.clip(np.rint(values), marginal["min"], marginal["max"])
+        return values
+
     # -- state ---------------------------------------------------------------------------
 
     def _get_state(self) -> dict[str, Any]:

@@ -87,6 +87,17 @@ class ParametricCovariates:
             return 2
         raise ValueError(f"covariate {name!r} is not binary or categorical")
 
+    def kind(self, name: str) -> str:
+        """``"categorical"`` (integer codes), ``"binary"`` (0.0 / 1.0) or ``"continuous"``."""
+        cov = self._by_name(name)
+        if isinstance(cov, CategoricalCovariate):
+            return "categorical"
+        return "binary" if isinstance(cov, BinaryCovariate) else "continuous"
+
+    def mean(self, name: str) -> float:
+        """The mean of a continuous covariate (the centring of its effects)."""
+        return covariate_mean(self._by_name(name))
+
     def latent_correlation(self) -> np.ndarray:
         """The correlation matrix of the latent normal variables."""
         index = {name: i for i, name in enumerate(self.names)}

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from analysis.assurance import events_for_assurance, logrank_assurance, normal_assurance
+from analysis.assurance import (
+    events_for_assurance,
+    events_for_assurance_draws,
+    logrank_assurance,
+    logrank_assurance_draws,
+    normal_assurance,
+)
 from analysis.logrank_events import logrank_power
 from trials.exceptions import DesignError
 
@@ -108,3 +114,73 @@ def test_missing_posterior_model_file_is_a_protocol_error(tmp_path):
     path.write_text(yaml.safe_dump(content))
     with pytest.raises(ProtocolError, match="model file 'missing.json' not found"):
         load_protocol(path)
+
+
+def test_assurance_from_draws_equals_the_normal_closed_form():
+    # the quantiles of N(mean, sd) at the midpoints: their empirical distribution
+    # converges to the normal, so the draws' assurance tends to the closed form
+    mean, sd = np.log(0.7), 0.15
+    draws = stats.norm.ppf((np.arange(200_000) + 0.5) / 200_000, mean, sd)
+    assert logrank_assurance_draws(390, draws) == pytest.approx(
+        logrank_assurance(390, mean, sd), abs=1e-7
+    )
+    assert events_for_assurance_draws(0.7, draws) == pytest.approx(
+        events_for_assurance(0.7, mean, sd), rel=1e-5
+    )
+
+
+def test_assurance_from_one_draw_is_schoenfeld_power():
+    assert logrank_assurance_draws(330, np.array([np.log(0.75)]), 0.01, 2.0) == pytest.approx(
+        logrank_power(330, 0.75, alpha=0.01, allocation_ratio=2.0), rel=1e-12
+    )
+
+
+def test_assurance_from_draws_ceiling_and_bad_draws():
+    draws = np.array([-0.5, -0.4, 0.1, -0.3])  # 3 of 4 draws beneficial: ceiling 0.75
+    events = events_for_assurance_draws(0.7, draws)
+    assert logrank_assurance_draws(events, draws) == pytest.approx(0.7, abs=1e-8)
+    with pytest.raises(DesignError, match="cannot exceed the probability 0.7500"):
+        events_for_assurance_draws(0.8, draws)
+    with pytest.raises(DesignError, match="non-empty 1-D finite"):
+        logrank_assurance_draws(100, np.array([np.nan]))
+
+
+def test_simulation_reports_conditional_power_with_the_assurance(tmp_path):
+    import yaml
+
+    from tests.conftest import PROTOCOLS
+    from trials.design import with_fixed_effect
+    from trials.run import simulate_to_directory
+    from trials.simulation import simulate
+    from trials.validation import load_protocol
+
+    content = yaml.safe_load((PROTOCOLS / "breast_cancer_phase3_assurance.yaml").read_text())
+    content["endpoints"]["primary"]["effect"]["log_hazard_ratio_distribution"][
+        "power_at_hazard_ratio"
+    ] = 0.8
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(content))
+    protocol = load_protocol(path)
+    n = 1000
+    _, summary = simulate_to_directory(protocol, path, tmp_path / "run", n_replicates=n)
+    rows = summary["primary"]["conditional_power"]
+    assert [r["effect"] for r in rows] == ["median of the effect distribution", "chosen hazard ratio"]
+    assert rows[1]["hazard_ratio"] == pytest.approx(0.8)
+    for row, log_hr in zip(rows, [-0.364, np.log(0.8)], strict=True):
+        rate = row["power"]["hormonal_therapy"]["rate"]
+        # the same trials at the fixed effect: the scenario is that protocol's power
+        direct = simulate(with_fixed_effect(protocol, log_hr), n_replicates=n,
+                          scenarios=("design",))
+        assert rate == direct.power()
+        expected = logrank_power(330, np.exp(log_hr))
+        assert abs(rate - expected) < 4 * np.sqrt(expected * (1 - expected) / n) + 0.01
+    assert "assurance" in summary["primary"] and "power" not in summary["primary"]
+    assert summary["analytic"]["events_for_assurance_80"] == pytest.approx(
+        events_for_assurance(0.8, -0.364, 0.125), rel=1e-9
+    )
+    import pandas as pd
+
+    table = pd.read_parquet(tmp_path / "run" / "replicates.parquet")
+    assert table["scenario"].value_counts().to_dict() == {
+        "design": n, "null": n, "conditional_1": n, "conditional_2": n
+    }

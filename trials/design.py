@@ -12,6 +12,7 @@ and the expected duration (Lachin–Foulkes, as rpact). A fixed design is a sing
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -261,9 +262,17 @@ def nph_summary(protocol: Protocol) -> dict:
 
 
 def assurance_summary(protocol: Protocol) -> dict:
-    """Assurance of the log-rank test when the log hazard ratio is uncertain (normal),
-    and the events for 80 % and 90 % assurance when they can be reached."""
-    from analysis.assurance import events_for_assurance, logrank_assurance
+    """Assurance of the log-rank test when the log hazard ratio is uncertain (a normal
+    distribution or a model's posterior draws), the conditional power at the median effect
+    (and at the protocol's chosen hazard ratio), and the events for 80 % and 90 %
+    assurance when they can be reached."""
+    from analysis.assurance import (
+        events_for_assurance,
+        events_for_assurance_draws,
+        logrank_assurance,
+        logrank_assurance_draws,
+    )
+    from analysis.power import logrank_power
 
     spec = protocol.endpoints.primary.effect.log_hazard_ratio_distribution
     ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
@@ -272,17 +281,76 @@ def assurance_summary(protocol: Protocol) -> dict:
     out = {
         "protocol": {"id": protocol.id, "version": protocol.version},
         "method": "assurance of the log-rank test (O'Hagan, Stevens & Campbell 2005)",
-        "log_hazard_ratio_mean": spec.mean,
-        "log_hazard_ratio_sd": spec.sd,
         "target_events": events,
-        "assurance": logrank_assurance(events, spec.mean, spec.sd, alpha, ratio),
-        "power_at_mean": logrank_assurance(events, spec.mean, 0.0, alpha, ratio),
     }
+    if spec.model is None:
+        out |= {
+            "log_hazard_ratio_mean": spec.mean,
+            "log_hazard_ratio_sd": spec.sd,
+            "assurance": logrank_assurance(events, spec.mean, spec.sd, alpha, ratio),
+        }
+        solve = partial(
+            events_for_assurance, log_hr_mean=spec.mean, log_hr_sd=spec.sd, alpha=alpha,
+            allocation_ratio=ratio,
+        )
+    else:
+        from trials.engine import posterior_log_hr
+
+        draws = posterior_log_hr(spec.model)
+        out |= {
+            "log_hazard_ratio_model": spec.model,
+            "log_hazard_ratio_draws": int(draws.size),
+            "log_hazard_ratio_mean": float(draws.mean()),
+            "log_hazard_ratio_sd": float(draws.std(ddof=1)),
+            "assurance": logrank_assurance_draws(events, draws, alpha, ratio),
+        }
+        solve = partial(
+            events_for_assurance_draws, log_hr_draws=draws, alpha=alpha, allocation_ratio=ratio
+        )
+    out["conditional_power"] = [
+        {
+            "effect": label,
+            "hazard_ratio": float(np.exp(log_hr)),
+            "power": float(
+                logrank_power(events, float(np.exp(log_hr)), alpha=alpha, allocation_ratio=ratio)
+            ),
+        }
+        for label, log_hr in conditional_effects(protocol)
+    ]
     for target in (0.8, 0.9):
         try:
-            out[f"events_for_assurance_{int(target * 100)}"] = events_for_assurance(
-                target, spec.mean, spec.sd, alpha, ratio
-            )
+            out[f"events_for_assurance_{int(target * 100)}"] = solve(target)
         except DesignError:
             out[f"events_for_assurance_{int(target * 100)}"] = None
     return out
+
+
+def conditional_effects(protocol: Protocol) -> list[tuple[str, float]]:
+    """``(label, log HR)`` of the conditional powers reported with an assurance: at the
+    median of the primary endpoint's effect distribution, and at the protocol's
+    ``power_at_hazard_ratio`` when given."""
+    primary = protocol.endpoints.primary
+    if not isinstance(primary, TimeToEventEndpoint):
+        return []
+    spec = primary.effect.log_hazard_ratio_distribution
+    if spec is None:
+        return []
+    if spec.model is None:
+        out = [("median of the effect distribution", float(spec.mean))]
+    else:
+        from trials.engine import posterior_log_hr
+
+        out = [("posterior median", float(np.median(posterior_log_hr(spec.model))))]
+    if spec.power_at_hazard_ratio is not None:
+        out.append(("chosen hazard ratio", float(np.log(spec.power_at_hazard_ratio))))
+    return out
+
+
+def with_fixed_effect(protocol: Protocol, log_hr: float) -> Protocol:
+    """The protocol with the primary endpoint's effect distribution replaced by one
+    hazard ratio (for conditional power, with the same random draws)."""
+    content = protocol.model_dump(mode="python", exclude_unset=True)
+    effect = content["endpoints"]["primary"]["effect"]
+    effect.pop("log_hazard_ratio_distribution")
+    effect["hazard_ratio"] = float(np.exp(log_hr))
+    return Protocol.model_validate(content)

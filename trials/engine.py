@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from generators.parametric import ParametricCovariates
+from generators.population import CovariateModel, covariate_model
 from trials import randomization as rand
 from trials.accrual import enrollment_times
 from trials.exceptions import DesignError
@@ -75,9 +75,8 @@ class Layout:
     n_draw: int
 
     @cached_property
-    def covariate_model(self) -> ParametricCovariates:
-        pop = self.protocol.population
-        return ParametricCovariates(pop.covariates, pop.correlations)
+    def covariate_model(self) -> CovariateModel:
+        return covariate_model(self.protocol.population)
 
     @cached_property
     def eligibility(self) -> list[Expression]:
@@ -91,7 +90,7 @@ class Layout:
     def columns(self) -> dict[str, int]:
         """Column of each per-patient draw."""
         names = ["arrival"] if self.protocol.population.accrual.process == "poisson" else []
-        names += [f"latent:{c.name}" for c in self.protocol.population.covariates]
+        names += [f"latent:{name}" for name in self.covariate_model.names]
         names += ["dropout"]
         for endpoint in self.endpoints:
             names.append(f"outcome:{endpoint.name}")
@@ -198,7 +197,7 @@ def draw_cohort(layout: Layout, replicates: np.ndarray, seed: int) -> Cohort:
         generators.append(rng)
 
     model = layout.covariate_model
-    latent_cols = [layout.columns[f"latent:{c.name}"] for c in model.covariates]
+    latent_cols = [layout.columns[f"latent:{name}"] for name in model.names]
     n_draw, n_patients = layout.n_draw, layout.n_patients
     if layout.eligibility:
         covariates = model.transform(ndtri(candidates[:, :, latent_cols]))
@@ -238,7 +237,7 @@ def _screen_more(layout, rng, candidates, eligible):
     Returns the first ``n_draw`` eligible candidates and each one's screening index.
     """
     model = layout.covariate_model
-    latent_cols = [layout.columns[f"latent:{c.name}"] for c in model.covariates]
+    latent_cols = [layout.columns[f"latent:{name}"] for name in model.names]
     rows, index = [candidates[eligible]], [np.flatnonzero(eligible)]
     screened = len(eligible)
     for _ in range(10_000):
@@ -408,13 +407,13 @@ def ice_hazards(protocol: Protocol, rate, null: bool) -> np.ndarray:
 def simulate_outcomes(layout: Layout, cohort: Cohort, null: bool) -> list[EndpointData]:
     """Outcomes of every endpoint for one scenario."""
     protocol = layout.protocol
-    specs = {c.name: c for c in protocol.population.covariates}
+    model = layout.covariate_model
     shape = cohort.arm.shape
     u = cohort.uniforms
     dropout = _dropout_times(layout, cohort)
     out = []
     for endpoint in layout.endpoints:
-        linear = linear_predictor(endpoint.covariate_effects, cohort.covariates, specs, shape)
+        linear = linear_predictor(endpoint.covariate_effects, cohort.covariates, model, shape)
         effect = arm_effects(protocol, endpoint, null)[cohort.arm]
         if endpoint.name in cohort.effect_uniforms:
             effect = trial_effects(protocol, endpoint, cohort, null)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 
+from generators.population import covariate_model
 from trials.protocol import BinaryEndpoint, Endpoint, Protocol
 
 N_POPULATION = 200_000
@@ -44,11 +45,10 @@ def true_values(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarra
 
 def _population(protocol: Protocol, n: int) -> dict[str, np.ndarray]:
     """Covariates of ``n`` screened patients who are eligible (fixed seed)."""
-    from generators.parametric import ParametricCovariates
     from trials.expressions import parse_expression
 
     population = protocol.population
-    model = ParametricCovariates(population.covariates, population.correlations)
+    model = covariate_model(population)
     rng = np.random.default_rng(20_261_123)
     covariates = model.transform(rng.standard_normal((n, model.n_latent)))
     eligible = np.ones(n, dtype=bool)
@@ -69,9 +69,9 @@ def _rmst_difference(protocol: Protocol, endpoint, null: bool) -> np.ndarray:
     grid = np.linspace(0.0, tau, 2001)
     if endpoint.covariate_effects:
         covariates = _population(protocol, 20_000)
-        specs = {c.name: c for c in protocol.population.covariates}
+        model = covariate_model(protocol.population)
         n = len(next(iter(covariates.values())))
-        risk = np.exp(linear_predictor(endpoint.covariate_effects, covariates, specs, (n,)))
+        risk = np.exp(linear_predictor(endpoint.covariate_effects, covariates, model, (n,)))
     else:
         risk = np.ones(1)
     cured = cure_fractions(protocol, endpoint, null)
@@ -106,9 +106,8 @@ def _difference_in_proportions(
 
     covariates = _population(protocol, N_POPULATION)
     n_eligible = len(next(iter(covariates.values()))) if covariates else 1
-    population = protocol.population
-    specs = {c.name: c for c in population.covariates}
-    linear = linear_predictor(endpoint.covariate_effects, covariates, specs, (n_eligible,))
+    model = covariate_model(protocol.population)
+    linear = linear_predictor(endpoint.covariate_effects, covariates, model, (n_eligible,))
     probabilities = []
     for k in range(len(protocol.arms)):
         if endpoint.effect.odds_ratio is not None:

@@ -11,11 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit, ndtri
 
-from generators.parametric import covariate_mean
+from generators.population import CovariateModel
 from trials.protocol import (
-    BinaryCovariate,
-    CategoricalCovariate,
-    Covariate,
     DropoutModel,
     ExponentialControl,
     PiecewiseExponentialControl,
@@ -158,21 +155,22 @@ def arm_cumulative_hazard(
 def linear_predictor(
     effects: Mapping[str, float | Mapping[str, float]],
     covariates: Mapping[str, np.ndarray],
-    specs: Mapping[str, Covariate],
+    model: CovariateModel,
     shape: tuple[int, ...],
 ) -> np.ndarray:
-    """Sum of covariate effects: per unit from the mean for numeric covariates, for
+    """Sum of covariate effects: per unit from the mean for continuous covariates, for
     ``1`` vs ``0`` for binary ones, per level for categorical ones."""
     lp = np.zeros(shape)
     for name, effect in effects.items():
-        spec, values = specs[name], covariates[name]
-        if isinstance(spec, CategoricalCovariate):
-            per_level = np.array([effect.get(level, 0.0) for level in spec.categories])
+        values = covariates[name]
+        kind = model.kind(name)
+        if kind == "categorical":
+            per_level = np.array([effect.get(level, 0.0) for level in model.levels(name)])
             lp += per_level[values]
-        elif isinstance(spec, BinaryCovariate):
+        elif kind == "binary":
             lp += effect * values
         else:
-            lp += effect * (values - covariate_mean(spec))
+            lp += effect * (values - model.mean(name))
     return lp
 
 

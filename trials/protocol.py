@@ -127,20 +127,32 @@ class Correlation(Model):
     rho: Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False)]
 
 
+class PopulationGenerator(Model):
+    """Baseline covariates from a fitted virtual-patient generator: ``model`` is a Gaussian
+    copula file written by ``insilico fit DATA --generator copula`` (relative to the
+    protocol file), ``covariates`` the columns used as the trial's covariates."""
+
+    model: Annotated[str, Field(min_length=1)]
+    covariates: list[Name] = Field(min_length=1)
+
+
 class Population(Model):
     """Who is enrolled, how fast, and with which baseline covariates.
 
     Covariates are drawn from a Gaussian copula: each covariate is a transform of a
     latent standard normal variable (a threshold for binary and categorical ones), and
-    ``correlations`` set the correlations of the latent variables. Screened patients who
-    fail an ``eligibility`` expression are not randomized; ``n_patients`` counts
-    randomized patients.
+    ``correlations`` set the correlations of the latent variables. They are given here
+    (``covariates``, ``correlations``) or come from a copula fitted to real patients
+    (``generator``, e.g. the phase-2 study). Screened patients who fail an
+    ``eligibility`` expression are not randomized; ``n_patients`` counts randomized
+    patients.
     """
 
     n_patients: Annotated[int, Field(ge=2, le=1_000_000)]
     accrual: Accrual
     covariates: list[Covariate] = Field(default_factory=list)
     correlations: list[Correlation] = Field(default_factory=list)
+    generator: PopulationGenerator | None = None
     eligibility: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list
     )
@@ -325,11 +337,18 @@ CureFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 class LogHazardRatioDistribution(Model):
     """An uncertain effect: ``log HR ~ N(mean, sd^2)``, or the posterior draws of the
     treatment log hazard ratio of a fitted Bayesian model (``model``: a file written by
-    ``insilico fit --generator bayesian_weibull``, relative to the protocol file)."""
+    ``insilico fit --generator bayesian_weibull``, relative to the protocol file).
+
+    Besides the assurance, a simulation reports the conditional power at the median of
+    the distribution and, when given, at ``power_at_hazard_ratio``.
+    """
 
     mean: FiniteFloat | None = None
     sd: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
     model: Annotated[str, Field(min_length=1)] | None = None
+    power_at_hazard_ratio: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = (
+        None
+    )
 
 
 class TimeToEventEffect(Model):

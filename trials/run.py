@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -133,8 +134,9 @@ def read_summary(run_dir: str | os.PathLike) -> dict:
         raise RunDirectoryError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def result_summary(result) -> dict:
-    """The JSON summary of a simulation (what ``summary.json`` and ``--json`` hold)."""
+def result_summary(result, conditional: list[dict] | None = None) -> dict:
+    """The JSON summary of a simulation (what ``summary.json`` and ``--json`` hold);
+    ``conditional``: the conditional powers that go with an assurance."""
     protocol = result.protocol
     oc = result.operating_characteristics
     primary = protocol.endpoints.primary.name
@@ -148,6 +150,9 @@ def result_summary(result) -> dict:
                 "ci_lower": float(row["rejection_ci_lower"]),
                 "ci_upper": float(row["rejection_ci_upper"]),
             }
+    if conditional:
+        headline["assurance"] = headline.pop("power")
+        headline["conditional_power"] = conditional
     return {
         "protocol": {"id": protocol.id, "title": protocol.title, "version": protocol.version},
         "n_replicates": result.n_replicates,
@@ -178,17 +183,21 @@ def analytic_reference(protocol) -> dict | None:
     ):
         return None
     spread = primary.effect.log_hazard_ratio_distribution
-    ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
-    if spread is not None and spread.mean is not None:
-        from analysis.assurance import logrank_assurance
+    if spread is not None:
+        from trials.design import assurance_summary
 
-        value = logrank_assurance(
-            timing.target_events, spread.mean, spread.sd, protocol.analysis.alpha, ratio
-        )
-        return {"method": "assurance (Schoenfeld)", "events": timing.target_events,
-                "power": float(value)}
+        design = assurance_summary(protocol)
+        return {
+            "method": "assurance (Schoenfeld)",
+            "events": timing.target_events,
+            "power": design["assurance"],
+            "conditional_power": design["conditional_power"],
+            "events_for_assurance_80": design["events_for_assurance_80"],
+            "events_for_assurance_90": design["events_for_assurance_90"],
+        }
     if not isinstance(primary.effect.hazard_ratio, float):
         return None
+    ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
     power = logrank_power(
         timing.target_events,
         primary.effect.hazard_ratio,
@@ -197,6 +206,31 @@ def analytic_reference(protocol) -> dict | None:
         sided=protocol.analysis.sided,
     )
     return {"method": "Schoenfeld", "events": timing.target_events, "power": float(power)}
+
+
+def _relabelled(sink, scenario: str):
+    """A sink that files a chunk under another scenario name."""
+    def write(frame) -> None:
+        sink(frame.assign(scenario=scenario))
+
+    return write
+
+
+def _primary_rates(result) -> dict:
+    """The rejection rates of the primary endpoint's comparisons, by arm."""
+    table = result.operating_characteristics.table
+    rows = table[table["endpoint"] == result.protocol.endpoints.primary.name]
+    return {
+        "power": {
+            row["arm"]: {
+                "rate": float(row["rejection_rate"]),
+                "mcse": float(row["rejection_mcse"]),
+                "ci_lower": float(row["rejection_ci_lower"]),
+                "ci_upper": float(row["rejection_ci_upper"]),
+            }
+            for _, row in rows.iterrows()
+        }
+    }
 
 
 def simulate_to_directory(
@@ -212,24 +246,38 @@ def simulate_to_directory(
     command_line: list[str] | None = None,
 ):
     """Simulate a protocol and write its run directory; returns (result, summary)."""
+    from trials.design import conditional_effects, with_fixed_effect
     from trials.simulation import simulate
 
     started = now()
     with staged_directory(out, overwrite=overwrite) as staging:
         shutil.copyfile(protocol_path, staging / PROTOCOL_COPY)
         sink = ParquetSink(staging / REPLICATES)
+        settings = {
+            "n_replicates": n_replicates,
+            "seed": seed,
+            "chunk_size": chunk_size,
+            "progress": progress,
+        }
+        conditional = []
         try:
-            result = simulate(
-                protocol,
-                n_replicates=n_replicates,
-                seed=seed,
-                chunk_size=chunk_size,
-                sink=sink,
-                progress=progress,
-            )
+            result = simulate(protocol, sink=sink, **settings)
+            # conditional power: the same trials (same draws) at one fixed effect each
+            for k, (label, log_hr) in enumerate(conditional_effects(protocol)):
+                name = f"conditional_{k + 1}"
+                fixed = simulate(
+                    with_fixed_effect(protocol, log_hr),
+                    scenarios=("design",),
+                    sink=_relabelled(sink, name),
+                    **settings,
+                )
+                conditional.append(
+                    {"scenario": name, "effect": label, "hazard_ratio": math.exp(log_hr)}
+                    | _primary_rates(fixed)
+                )
         finally:
             sink.close()
-        summary = result_summary(result)
+        summary = result_summary(result, conditional)
         manifest = {
             "insilico_trials_run": 1,
             "protocol": {

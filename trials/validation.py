@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trials.exceptions import Problem, ProtocolError
+from trials.exceptions import DataError, Problem, ProtocolError
 from trials.protocol import (
     BinaryCovariate,
     BinaryEndpoint,
@@ -60,22 +60,78 @@ DEFAULT_TEST = {
 }
 
 
-def check_protocol(protocol: Protocol) -> list[tuple[Loc, str]]:
-    """Every semantic problem of a protocol that parsed."""
+def check_protocol(protocol: Protocol, base: Path | None = None) -> list[tuple[Loc, str]]:
+    """Every semantic problem of a protocol that parsed; ``base`` is the folder that
+    relative model paths start from (the protocol file's)."""
     problems: list[tuple[Loc, str]] = []
-    for check in (
-        _arms,
-        _covariates,
-        _eligibility,
-        _randomization,
-        _dropout,
-        _endpoints,
-        _analysis,
-    ):
-        problems.extend(check(protocol))
+    info = _CovariateInfo.of(protocol, base)
+    problems.extend(info.problems)
+    problems.extend(_arms(protocol))
+    problems.extend(_covariates(protocol))
+    for check in (_eligibility, _randomization, _endpoints, _analysis):
+        problems.extend(check(protocol, info))
+    problems.extend(_dropout(protocol))
     if not problems:  # boundaries only for an otherwise valid design
         problems.extend(_group_sequential_boundaries(protocol))
     return problems
+
+
+class _CovariateInfo:
+    """Names, kinds and levels of the covariates (the protocol's or its generator's)."""
+
+    def __init__(self, kinds: dict[str, str], levels: dict[str, list[str]], model=None):
+        self.kinds, self.levels, self.model = kinds, levels, model
+        self.problems: list[tuple[Loc, str]] = []
+
+    @classmethod
+    def of(cls, p: Protocol, base: Path | None) -> _CovariateInfo:
+        spec = p.population.generator
+        if spec is None:
+            kinds = {
+                c.name: "categorical"
+                if isinstance(c, CategoricalCovariate)
+                else "binary"
+                if isinstance(c, BinaryCovariate)
+                else "continuous"
+                for c in p.population.covariates
+            }
+            levels = {
+                c.name: list(c.categories)
+                for c in p.population.covariates
+                if isinstance(c, CategoricalCovariate)
+            }
+            return cls(kinds, levels)
+        info = cls({}, {})
+        if p.population.covariates or p.population.correlations:
+            info.problems.append(
+                (
+                    ("population", "generator"),
+                    "give the covariates ('covariates', 'correlations') or a 'generator', "
+                    "not both",
+                )
+            )
+        path = Path(spec.model) if base is None else base / spec.model
+        if not path.is_file():
+            info.problems.append(
+                (
+                    ("population", "generator", "model"),
+                    f"model file {spec.model!r} not found (paths are relative to the "
+                    "protocol file)",
+                )
+            )
+            return info
+        from generators.population import GeneratorCovariates, _generator_covariates
+
+        try:
+            model = _generator_covariates(str(path.resolve()), tuple(spec.covariates))
+        except (DataError, ValueError) as exc:
+            info.problems.append((("population", "generator"), f"{spec.model}: {exc}"))
+            return info
+        assert isinstance(model, GeneratorCovariates)
+        info.kinds = {name: model.kind(name) for name in model.names}
+        info.levels = model.categorical_levels()
+        info.model = model
+        return info
 
 
 def endpoint_analysis(protocol: Protocol, endpoint: Endpoint) -> EndpointAnalysis:
@@ -97,8 +153,6 @@ def _arms(p: Protocol) -> Iterator[tuple[Loc, str]]:
         seen.add(arm.name)
 
 
-def _covariate_names(p: Protocol) -> set[str]:
-    return {c.name for c in p.population.covariates}
 
 
 def _covariates(p: Protocol) -> Iterator[tuple[Loc, str]]:
@@ -142,17 +196,19 @@ def _covariates(p: Protocol) -> Iterator[tuple[Loc, str]]:
             yield ("population", "correlations"), str(exc)
 
 
-def _eligibility(p: Protocol) -> Iterator[tuple[Loc, str]]:
+def _eligibility(p: Protocol, info: _CovariateInfo) -> Iterator[tuple[Loc, str]]:
     names = [c.name for c in p.population.covariates]
-    if not p.population.eligibility or len(set(names)) != len(names):
+    if not p.population.eligibility or len(set(names)) != len(names) or info.problems:
         return
-    from generators.parametric import ParametricCovariates
+    from generators.population import covariate_model
     from trials.expressions import parse_expression
 
-    try:
-        model = ParametricCovariates(p.population.covariates, p.population.correlations)
-    except (ValueError, KeyError):
-        return
+    model = info.model
+    if model is None:
+        try:
+            model = covariate_model(p.population)
+        except (ValueError, KeyError):
+            return
     parsed = []
     for i, text in enumerate(p.population.eligibility):
         try:
@@ -189,24 +245,21 @@ def _eligibility(p: Protocol) -> Iterator[tuple[Loc, str]]:
         )
 
 
-def _factor_problems(p: Protocol, names, loc: Loc) -> Iterator[tuple[Loc, str]]:
+def _factor_problems(info: _CovariateInfo, names, loc: Loc) -> Iterator[tuple[Loc, str]]:
     for j, name in enumerate(names):
-        cov = p.covariate(name)
-        if cov is None:
-            yield (
-                (*loc, j),
-                f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})",
-            )
-        elif not isinstance(cov, CategoricalCovariate | BinaryCovariate):
+        kind = info.kinds.get(name)
+        if kind is None:
+            yield (*loc, j), f"unknown covariate {name!r} (covariates: {_list(info.kinds)})"
+        elif kind == "continuous":
             yield (*loc, j), f"{name!r} must be a binary or categorical covariate"
 
 
-def _randomization(p: Protocol) -> Iterator[tuple[Loc, str]]:
+def _randomization(p: Protocol, info: _CovariateInfo) -> Iterator[tuple[Loc, str]]:
     scheme = p.randomization
     if isinstance(scheme, SimpleRandomization):
         return
     if isinstance(scheme, MinimizationRandomization):
-        yield from _factor_problems(p, scheme.factors, ("randomization", "factors"))
+        yield from _factor_problems(info, scheme.factors, ("randomization", "factors"))
         return
     allocations = [arm.allocation for arm in p.arms]
     if any(a != int(a) for a in allocations):
@@ -225,7 +278,7 @@ def _randomization(p: Protocol) -> Iterator[tuple[Loc, str]]:
         elif size > 12:
             yield (("randomization", "block_sizes", j), "block sizes of at most 12 are supported")
     if isinstance(scheme, StratifiedBlockRandomization):
-        yield from _factor_problems(p, scheme.strata, ("randomization", "strata"))
+        yield from _factor_problems(info, scheme.strata, ("randomization", "strata"))
 
 
 def _dropout(p: Protocol) -> Iterator[tuple[Loc, str]]:
@@ -256,7 +309,7 @@ def _pieces(pieces, loc: Loc) -> Iterator[tuple[Loc, str]]:
             yield (*loc, j, "until"), "the last piece lasts for ever: leave out 'until'"
 
 
-def _endpoints(p: Protocol) -> Iterator[tuple[Loc, str]]:
+def _endpoints(p: Protocol, info: _CovariateInfo) -> Iterator[tuple[Loc, str]]:
     endpoints = [(("endpoints", "primary"), p.endpoints.primary)]
     endpoints += [(("endpoints", "secondary", i), e) for i, e in enumerate(p.endpoints.secondary)]
     names: set[str] = set()
@@ -264,7 +317,7 @@ def _endpoints(p: Protocol) -> Iterator[tuple[Loc, str]]:
         if endpoint.name in names:
             yield (*loc, "name"), f"endpoint name {endpoint.name!r} is used twice"
         names.add(endpoint.name)
-        yield from _endpoint(p, endpoint, loc)
+        yield from _endpoint(p, info, endpoint, loc)
 
 
 def _arm_mapping(p: Protocol, value, loc: Loc) -> Iterator[tuple[Loc, str]]:
@@ -281,7 +334,9 @@ def _arm_mapping(p: Protocol, value, loc: Loc) -> Iterator[tuple[Loc, str]]:
         yield loc, f"no value for arm {name!r}"
 
 
-def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, str]]:
+def _endpoint(
+    p: Protocol, info: _CovariateInfo, endpoint: Endpoint, loc: Loc
+) -> Iterator[tuple[Loc, str]]:
     measure = endpoint.estimand.summary_measure
     if measure not in MEASURES_FOR_TYPE[endpoint.type]:
         allowed = " or ".join(sorted(MEASURES_FOR_TYPE[endpoint.type]))
@@ -290,27 +345,27 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
             (f"{measure!r} does not summarise a {endpoint.type} endpoint (use {allowed})"),
         )
     for name, effect in endpoint.covariate_effects.items():
-        cov = p.covariate(name)
+        kind = info.kinds.get(name)
         where = (*loc, "covariate_effects", name)
-        if cov is None:
-            yield where, f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"
-        elif isinstance(cov, CategoricalCovariate):
+        if kind is None:
+            yield where, f"unknown covariate {name!r} (covariates: {_list(info.kinds)})"
+        elif kind == "categorical":
             if not isinstance(effect, dict):
                 yield (
                     where,
                     (
                         f"categorical covariate {name!r} takes one effect per level "
-                        f"(levels: {_list(cov.categories)})"
+                        f"(levels: {_list(info.levels[name])})"
                     ),
                 )
             else:
                 for level in effect:
-                    if level not in cov.categories:
+                    if level not in info.levels[name]:
                         yield (
                             (*where, level),
                             (
                                 f"{level!r} is not a level of {name!r} "
-                                f"(levels: {_list(cov.categories)})"
+                                f"(levels: {_list(info.levels[name])})"
                             ),
                         )
         elif isinstance(effect, dict):
@@ -422,10 +477,10 @@ def _endpoint(p: Protocol, endpoint: Endpoint, loc: Loc) -> Iterator[tuple[Loc, 
         )
 
 
-def _analysis(p: Protocol) -> Iterator[tuple[Loc, str]]:
+def _analysis(p: Protocol, info: _CovariateInfo) -> Iterator[tuple[Loc, str]]:
     analysis = p.analysis
     primary = p.endpoints.primary
-    yield from _endpoint_analysis(p, primary, analysis.primary, ("analysis", "primary"))
+    yield from _endpoint_analysis(p, info, primary, analysis.primary, ("analysis", "primary"))
     secondary = {e.name: e for e in p.endpoints.secondary}
     for name, spec in analysis.secondary.items():
         if name not in secondary:
@@ -434,7 +489,9 @@ def _analysis(p: Protocol) -> Iterator[tuple[Loc, str]]:
                 (f"unknown secondary endpoint {name!r} (secondary endpoints: {_list(secondary)})"),
             )
         else:
-            yield from _endpoint_analysis(p, secondary[name], spec, ("analysis", "secondary", name))
+            yield from _endpoint_analysis(
+                p, info, secondary[name], spec, ("analysis", "secondary", name)
+            )
     timing = analysis.timing
     n_patients = p.population.n_patients
     if isinstance(timing, EventsTiming):
@@ -542,7 +599,7 @@ def _group_sequential_boundaries(p: Protocol) -> Iterator[tuple[Loc, str]]:
 
 
 def _endpoint_analysis(
-    p: Protocol, endpoint: Endpoint, spec: EndpointAnalysis, loc: Loc
+    p: Protocol, info: _CovariateInfo, endpoint: Endpoint, spec: EndpointAnalysis, loc: Loc
 ) -> Iterator[tuple[Loc, str]]:
     measure = endpoint.estimand.summary_measure
     allowed = TESTS_FOR_MEASURE[measure]
@@ -559,7 +616,7 @@ def _endpoint_analysis(
         yield (*loc, "strata"), f"test {spec.test!r} needs 'strata'"
     if spec.strata and spec.test not in ("stratified_logrank", "cmh", "cox"):
         yield (*loc, "strata"), f"test {spec.test!r} takes no strata"
-    yield from _factor_problems(p, spec.strata, (*loc, "strata"))
+    yield from _factor_problems(info, spec.strata, (*loc, "strata"))
     if spec.covariates and spec.test != "ancova":
         yield (*loc, "covariates"), "only 'ancova' takes covariates"
     if (spec.rho is not None or spec.gamma is not None) and spec.test != "weighted_logrank":
@@ -570,10 +627,10 @@ def _endpoint_analysis(
     if spec.tau is not None and spec.test not in horizon_tests:
         yield (*loc, "tau"), "only 'rmst' and 'average_hazard_ratio' take tau"
     for j, name in enumerate(spec.covariates):
-        if p.covariate(name) is None:
+        if name not in info.kinds:
             yield (
                 (*loc, "covariates", j),
-                (f"unknown covariate {name!r} (covariates: {_list(_covariate_names(p))})"),
+                (f"unknown covariate {name!r} (covariates: {_list(info.kinds)})"),
             )
 
 
@@ -586,7 +643,10 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
     """Load a protocol file and check it; raises ProtocolError with every problem."""
     from trials.loader import load_yaml_model
 
-    protocol = load_yaml_model(Path(path), Protocol, checks=(check_protocol,))
+    base = Path(path).parent
+    protocol = load_yaml_model(
+        Path(path), Protocol, checks=(lambda p: check_protocol(p, base),)
+    )
     try:
         return _resolve_model_files(protocol, Path(path).parent)
     except ProtocolError as error:  # name the protocol file itself
@@ -617,6 +677,10 @@ def _resolve_model_files(protocol: Protocol, base: Path) -> Protocol:
                 )
             )
         spread["model"] = str(resolved)
+        changed = True
+    generator = content["population"].get("generator")
+    if generator:  # its existence was checked with the protocol
+        generator["model"] = str((base / generator["model"]).resolve())
         changed = True
     if problems:
         raise ProtocolError(problems)

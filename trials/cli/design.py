@@ -25,10 +25,14 @@ def command(
         if as_json:
             typer.echo(json.dumps(summary, indent=2))
         else:
+            conditional = "; ".join(
+                f"{c['effect']} (HR {c['hazard_ratio']:.3f}) {c['power']:.4f}"
+                for c in summary["conditional_power"]
+            )
             typer.echo(
                 f"{summary['protocol']['id']}: at {summary['target_events']} events, assurance "
-                f"{summary['assurance']:.4f} (power at the mean effect "
-                f"{summary['power_at_mean']:.4f}); events for 80 % / 90 % assurance: "
+                f"{summary['assurance']:.4f}; conditional power at the {conditional}; "
+                f"events for 80 % / 90 % assurance: "
                 f"{_events(summary['events_for_assurance_80'])} / "
                 f"{_events(summary['events_for_assurance_90'])}"
             )

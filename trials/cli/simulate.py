@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from trials.cli.common import command_line, load_protocol
+from trials.design import conditional_effects
 from trials.run import simulate_to_directory
 
 NAME = "simulate"
@@ -36,7 +37,8 @@ def command(
 ) -> None:
     protocol = load_protocol(protocol_file)
     out = out or Path("runs") / protocol.id
-    n_total = replicates or protocol.simulation.n_replicates
+    n_runs = 1 + len(conditional_effects(protocol))  # conditional powers: one run each
+    n_total = (replicates or protocol.simulation.n_replicates) * n_runs
     console = Console(stderr=True)
     show = not quiet and not as_json and sys.stderr.isatty()
     with Progress(
@@ -118,6 +120,12 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
             _num(row.get("estimate_coverage"), ".3f"),
         )
     console.print(table)
+    for row in summary["primary"].get("conditional_power", []):
+        rates = ", ".join(f"{arm} {_rate(cell)}" for arm, cell in row["power"].items())
+        console.print(
+            f"Conditional power at the {row['effect']} (HR {row['hazard_ratio']:.3f}; "
+            f"scenario {row['scenario']}): {rates}"
+        )
     analytic = summary.get("analytic")
     if analytic:
         label = "assurance" if analytic["method"].startswith("assurance") else "power"
@@ -125,6 +133,12 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
             f"Analytic ({analytic['method']}) {label} at {analytic['events']} events: "
             f"{analytic['power']:.4f}"
         )
+        if "events_for_assurance_80" in analytic:
+            console.print(
+                "Events for 80 % / 90 % assurance: "
+                f"{_num(analytic['events_for_assurance_80'], '.0f')} / "
+                f"{_num(analytic['events_for_assurance_90'], '.0f')}"
+            )
     console.print(f"Simulated in {timings['simulate_seconds']:.2f} s. Run directory: {out}")
 
 
