@@ -15,6 +15,7 @@ import inspect
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -162,6 +163,39 @@ class Generator(ABC):
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(content, allow_nan=True), encoding="utf-8")
         os.replace(tmp, path)
+
+
+def sample_where(
+    sample: Callable[[int, np.random.Generator], pd.DataFrame],
+    n_patients: int,
+    predicate: Callable[[pd.DataFrame], Any],
+    rng: np.random.Generator,
+    max_tries: int = 100,
+) -> pd.DataFrame:
+    """Draw ``n_patients`` rows meeting ``predicate`` by rejection from ``sample(m, rng)``.
+
+    Candidates are drawn in batches sized by the acceptance rate so far and kept where
+    ``predicate`` (one boolean per row; missing counts as False) holds; at most
+    ``max_tries * n_patients`` candidates are drawn, so an acceptance rate below about
+    ``1 / max_tries`` fails with a DataError. The rows are returned in the order drawn,
+    indexed from 0.
+    """
+    kept: list[pd.DataFrame] = []
+    n_kept = n_drawn = 0
+    while n_kept < n_patients:
+        if n_drawn >= max_tries * n_patients:
+            raise DataError(
+                f"the conditions are too unlikely: {n_kept} of {n_drawn} virtual patients "
+                "met them"
+            )
+        rate = max(n_kept / n_drawn, 1 / max_tries) if n_drawn else 1.0
+        batch = int(min(max(2 * (n_patients - n_kept) / rate, 100), max_tries * n_patients))
+        candidates = sample(batch, rng)
+        mask = np.asarray(pd.Series(predicate(candidates)).fillna(False), dtype=bool)
+        kept.append(candidates[mask])
+        n_kept += int(mask.sum())
+        n_drawn += batch
+    return pd.concat(kept, ignore_index=True).iloc[:n_patients]
 
 
 def load(path: str | os.PathLike) -> Generator:

@@ -164,7 +164,8 @@ def test_simulation_reports_conditional_power_with_the_assurance(tmp_path):
     n = 1000
     _, summary = simulate_to_directory(protocol, path, tmp_path / "run", n_replicates=n)
     rows = summary["primary"]["conditional_power"]
-    assert [r["effect"] for r in rows] == ["median of the effect distribution", "chosen hazard ratio"]
+    effects = [r["effect"] for r in rows]
+    assert effects == ["median of the effect distribution", "chosen hazard ratio"]
     assert rows[1]["hazard_ratio"] == pytest.approx(0.8)
     for row, log_hr in zip(rows, [-0.364, np.log(0.8)], strict=True):
         rate = row["power"]["hormonal_therapy"]["rate"]
@@ -174,7 +175,8 @@ def test_simulation_reports_conditional_power_with_the_assurance(tmp_path):
         assert rate == direct.power()
         expected = logrank_power(330, np.exp(log_hr))
         assert abs(rate - expected) < 4 * np.sqrt(expected * (1 - expected) / n) + 0.01
-    assert "assurance" in summary["primary"] and "power" not in summary["primary"]
+    assert "assurance" in summary["primary"]
+    assert "power" not in summary["primary"]
     assert summary["analytic"]["events_for_assurance_80"] == pytest.approx(
         events_for_assurance(0.8, -0.364, 0.125), rel=1e-9
     )

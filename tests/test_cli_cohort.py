@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from trials.cli import main
 
@@ -21,6 +22,11 @@ def test_fit_generate_validate(tmp_path, capsys):
     assert main(["generate", str(model), "-n", "800", "--real", str(data), "-o", str(virtual)]) == 0
     out = capsys.readouterr().out
     assert "similarity filter: dropped" in out
+    # every generated cohort carries its validation report
+    attached = json.loads((tmp_path / "virtual.validation.json").read_text())
+    assert attached["validated"]
+    assert attached["n_virtual"] <= 800
+    assert "detection AUC" in out
     cohort = pd.read_parquet(virtual)
     assert 0 < len(cohort) <= 800
     assert set(cohort["horTh"]) <= {"no", "yes"}
@@ -50,3 +56,58 @@ def test_bad_data_file_names_the_column_and_rows(tmp_path, capsys):
     assert "bad.csv" in err
     assert "Traceback" not in err
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.fixture
+def gbsg2_copula(tmp_path):
+    data, model = tmp_path / "gbsg2.csv", tmp_path / "copula.json"
+    main(["example-data", "gbsg2", "--out", str(data)])
+    main(["fit", str(data), "-o", str(model)])
+    return data, model
+
+
+def test_generate_with_eligibility_and_fixed_covariates(tmp_path, capsys, gbsg2_copula):
+    data, model = gbsg2_copula
+    out = tmp_path / "v.csv"
+    args = ["generate", str(model), "-n", "300", "--real", str(data), "-o", str(out)]
+    where = ["--where", "age >= 50", "--where", "tgrade in ['II', 'III']", "--given", "horTh=yes"]
+    assert main(args + where) == 0
+    cohort = pd.read_csv(out)
+    assert (cohort["age"] >= 50).all()
+    assert set(cohort["tgrade"]) <= {"II", "III"}
+    assert set(cohort["horTh"]) == {"yes"}
+    # validated against the real patients who meet the same conditions
+    report = json.loads((tmp_path / "v.validation.json").read_text())
+    real = pd.read_csv(data)
+    comparable = real[(real.age >= 50) & real.tgrade.isin(["II", "III"]) & (real.horTh == "yes")]
+    assert report["n_real"] == len(comparable)
+    capsys.readouterr()
+    assert main(args + ["--where", "weight > 3"]) == 2
+    assert "--where 'weight > 3'" in capsys.readouterr().err
+
+
+def test_generate_augmentation(tmp_path, gbsg2_copula):
+    data, model = gbsg2_copula
+    out = tmp_path / "augmented.parquet"
+    argv = ["generate", str(model), "--augment", "2", "--real", str(data), "-o", str(out)]
+    assert main(argv + ["--no-validation"]) == 0
+    table = pd.read_parquet(out)
+    counts = table["source"].value_counts()
+    assert counts["real"] == 686
+    assert 0.8 * 2 * 686 <= counts["virtual"] <= 2 * 686  # less what the filter dropped
+
+
+def test_mechanistic_generator_from_the_command_line(tmp_path, capsys):
+    model, out = tmp_path / "tgi.json", tmp_path / "tgi.csv"
+    assert main(["fit", "-g", "tumour_growth", "-p", "growth_rate=0.05", "-o", str(model)]) == 0
+    assert json.loads(model.read_text())["params"]["growth_rate"] == 0.05
+    assert main(["generate", str(model), "-n", "50", "-o", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 50  # no real data: no filter, no validation
+    assert not (tmp_path / "tgi.validation.json").exists()
+    capsys.readouterr()
+    assert main(["fit", "-g", "tumour_growth", "-p", "growth=1", "-o", str(model)]) == 2
+    assert "not a setting of the tumour_growth generator" in capsys.readouterr().err
+    assert main(["fit", "-g", "copula", "-o", str(model)]) == 2
+    assert "give a data file" in capsys.readouterr().err
+    assert main(["generate", str(model), "-n", "5", "--given", "tsr=0", "-o", str(out)]) == 2
+    assert "cannot fix columns" in capsys.readouterr().err

@@ -15,7 +15,9 @@ from trials.engine import patient_table
 from trials.exceptions import ProtocolError
 from trials.validation import load_protocol
 
-LATENT = np.array([[1.0, 0.6, 0.4, 0.0], [0.6, 1.0, 0.3, 0.0], [0.4, 0.3, 1.0, 0.2], [0, 0, 0.2, 1]])
+LATENT = np.array(
+    [[1.0, 0.6, 0.4, 0.0], [0.6, 1.0, 0.3, 0.0], [0.4, 0.3, 1.0, 0.2], [0.0, 0.0, 0.2, 1.0]]
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,8 @@ def copula(phase2) -> GaussianCopula:
 
 def test_kinds_levels_and_means(copula):
     model = GeneratorCovariates(copula, ["age", "marker", "sex", "smoker"])
-    assert [model.kind(n) for n in model.names] == ["continuous", "continuous", "categorical", "binary"]
+    kinds = [model.kind(n) for n in model.names]
+    assert kinds == ["continuous", "continuous", "categorical", "binary"]
     assert model.categorical_levels() == {"sex": ["F", "M"]}
     assert model.n_levels("smoker") == 2
     # population means of the known distribution, within the phase-2 sampling error

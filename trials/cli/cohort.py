@@ -35,3 +35,29 @@ def write_text(text: str, path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DataError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def validate_against_real(real: pd.DataFrame, virtual: pd.DataFrame, *, time=None, event=None,
+                          seed: int = 0):
+    """:func:`generators.validation.validate_cohort` of virtual patients against the real
+    data read by :func:`generators.data.load_dataset`: the survival columns from the real
+    data's dictionary (unless given), its identifier column left out."""
+    from generators.validation import validate_cohort
+
+    dictionary = real.attrs.get("dictionary")
+    if dictionary is not None:
+        time = time or _role(dictionary, "time")
+        event = event or _role(dictionary, "event")
+        drop = _role(dictionary, "id")
+        if drop:
+            real = real.drop(columns=[drop])
+            virtual = virtual.drop(columns=[drop], errors="ignore")
+    missing = [c for c in real.columns if c not in virtual.columns]
+    if missing:
+        raise DataError(f"the virtual patients lack the real data's columns {missing}")
+    return validate_cohort(real, virtual[list(real.columns)], time=time, event=event, rng=seed)
+
+
+def _role(dictionary, role: str) -> str | None:
+    spec = dictionary.by_role(role)
+    return spec.name if spec is not None else None

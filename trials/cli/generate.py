@@ -1,14 +1,24 @@
-"""Draw virtual patients from a fitted generator; a similarity filter (on by default)
-drops virtual rows too close to a real patient."""
+"""Draw virtual patients from a saved generator.
+
+When the generator learned from real data, the real data are needed (``--real``): a
+similarity filter drops virtual rows too close to a real patient, and the cohort is
+validated against the real data (fidelity, detection, privacy, utility) — the report is
+written beside the cohort as ``<name>.validation.json``. ``--where`` keeps patients who
+meet eligibility expressions, ``--given`` fixes covariates (a copula conditions on them),
+and ``--augment K`` writes the real patients plus ``K`` times as many virtual ones.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import typer
 
 from generators.base import load
-from trials.cli.cohort import write_table
+from trials.cli.cohort import validate_against_real, write_table, write_text
 from trials.exceptions import DataError
 
 NAME = "generate"
@@ -16,27 +26,169 @@ NAME = "generate"
 
 def command(
     model: Path = typer.Argument(..., help="Model file written by insilico fit."),
-    n_patients: int = typer.Option(..., "-n", "--n-patients", min=1, help="Virtual patients."),
+    n_patients: int | None = typer.Option(
+        None, "-n", "--n-patients", min=1, help="Virtual patients (or --augment)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="CSV or Parquet file to write."),
     seed: int = typer.Option(0, "--seed", min=0),
     real: Path | None = typer.Option(
-        None, "--real", help="The real data, for the similarity filter."
+        None, "--real", help="The real data: similarity filter and validation."
     ),
     no_filter: bool = typer.Option(False, "--no-filter", help="Skip the similarity filter."),
+    no_validation: bool = typer.Option(
+        False, "--no-validation", help="Skip the validation report."
+    ),
+    where: list[str] = typer.Option(
+        [], "--where", help="Eligibility expression, e.g. 'age >= 50' (repeatable)."
+    ),
+    given: list[str] = typer.Option(
+        [], "--given", help="Fix a column: NAME=VALUE (repeatable; copula generators)."
+    ),
+    augment: int | None = typer.Option(
+        None, "--augment", min=1, max=100,
+        help="Write the real patients and K times as many virtual ones (column 'source').",
+    ),
 ) -> None:
     import generators  # noqa: F401  (registers the generators)
     from generators.data import load_dataset
     from generators.validation import similarity_filter
 
-    if real is None and not no_filter:
-        raise DataError(
-            "the similarity filter needs the real data: give --real DATA (or --no-filter)"
-        )
     generator = load(model)
-    virtual = generator.sample(n_patients, rng=seed)
-    if not no_filter:
-        reference = load_dataset(real)[list(virtual.columns)]
-        virtual, n_dropped = similarity_filter(reference, virtual)
-        typer.echo(f"similarity filter: dropped {n_dropped} of {n_patients} virtual patients")
-    write_table(virtual, out)
+    learned = generator.learns_from_data
+    if learned and real is None and not (no_filter and no_validation):
+        raise DataError(
+            "the similarity filter and the validation need the real data: give --real DATA "
+            "(or --no-filter --no-validation)"
+        )
+    if augment is not None and real is None:
+        raise DataError("--augment needs the real data: give --real DATA")
+    reference = load_dataset(real) if real is not None else None
+    if (n_patients is None) == (augment is None):
+        raise DataError("give the number of virtual patients (-n) or --augment K, one of them")
+    n = n_patients if augment is None else augment * len(reference)
+    virtual, predicate = _draw(generator, n, seed, where, given, reference)
+    if learned and not no_filter:
+        columns = [c for c in virtual.columns if c in reference.columns]
+        kept, n_dropped = similarity_filter(reference[columns], virtual[columns])
+        virtual = virtual.loc[kept.index].reset_index(drop=True)
+        typer.echo(f"similarity filter: dropped {n_dropped} of {n} virtual patients")
+    report = None
+    if learned and not no_validation:
+        # against the real patients who meet the same conditions
+        comparable = reference
+        if predicate is not None:
+            comparable = comparable[predicate(comparable)]
+        for name, value in _conditions(given).items():
+            comparable = comparable[comparable[name].astype(str) == str(value)]
+        report = _validation(comparable, virtual, seed)
+    table = virtual
+    if augment is not None:
+        table = pd.concat(
+            [reference.assign(source="real"), virtual.assign(source="virtual")],
+            ignore_index=True,
+        )
+    write_table(table, out)
     typer.echo(f"wrote {len(virtual)} virtual patients to {out}")
+    if report is not None:
+        path = out.with_suffix(".validation.json")
+        write_text(json.dumps(report, indent=2, default=float) + "\n", path)
+        typer.echo(f"wrote the validation report {path}")
+
+
+def _draw(generator, n: int, seed: int, where, given, reference):
+    """The virtual patients, and the row filter of ``where`` (``None`` without)."""
+    conditions = _conditions(given)
+    rng = np.random.default_rng(seed)
+    if conditions:
+        if "conditions" not in _parameters(generator.sample):
+            raise DataError(f"--given: a {generator.kind} generator cannot fix columns")
+        sample = lambda m, r: generator.sample(m, rng=r, conditions=conditions)  # noqa: E731
+    else:
+        sample = lambda m, r: generator.sample(m, rng=r)  # noqa: E731
+    if not where:
+        return sample(n, rng), None
+    from generators.base import sample_where
+
+    # the levels of categorical columns: from the real data, else from a pilot sample
+    example = sample(5000, np.random.default_rng(0))
+    if reference is not None:
+        example = reference[[c for c in example.columns if c in reference.columns]]
+    predicate = _predicate(where, example)
+    return sample_where(sample, n, predicate, rng), predicate
+
+
+def _validation(reference: pd.DataFrame, virtual: pd.DataFrame, seed: int) -> dict:
+    """The validation report, or why there is none (recorded, not silent)."""
+    try:
+        result = validate_against_real(reference, virtual, seed=seed)
+    except DataError as exc:
+        typer.echo(f"validation not done: {exc}")
+        return {"validated": False, "reason": str(exc)}
+    summary = result.summary()
+    auc = summary.loc[("detection", "auc gradient_boosting"), "value"]
+    fidelity = summary.loc[("fidelity", "fidelity_score")]
+    typer.echo(
+        f"validation: fidelity {fidelity['value']:.3f} (holdout {fidelity['reference']:.3f}), "
+        f"detection AUC {auc:.3f}, share closer than the real 5th percentile "
+        f"{result.share_close_virtual:.3f}"
+    )
+    return {"validated": True} | result.to_dict()
+
+
+def _conditions(given: list[str]) -> dict:
+    """``NAME=VALUE`` pairs; a value is a number when it reads as one, else text."""
+    out = {}
+    for item in given:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise DataError(f"--given {item!r}: write NAME=VALUE")
+        try:
+            value = float(text)
+            out[name] = int(value) if value.is_integer() and "." not in text else value
+        except ValueError:
+            out[name] = text
+    return out
+
+
+def _predicate(where: list[str], example: pd.DataFrame):
+    """A row filter from eligibility expressions over the generated columns."""
+    from trials.expressions import parse_expression
+
+    levels = {
+        name: [str(v) for v in _levels(example[name])]
+        for name in example.columns
+        if not pd.api.types.is_numeric_dtype(example[name])
+        or pd.api.types.is_bool_dtype(example[name])
+    }
+    numeric = [c for c in example.columns if c not in levels]
+    expressions = []
+    for text in where:
+        try:
+            expressions.append(parse_expression(text, numeric, levels))
+        except ValueError as exc:
+            raise DataError(f"--where {text!r}: {exc}") from None
+
+    def predicate(frame: pd.DataFrame) -> np.ndarray:
+        columns = {name: frame[name].to_numpy(dtype=float) for name in numeric}
+        for name in levels:
+            values = frame[name].astype(str)
+            codes = pd.Categorical(values, categories=levels[name]).codes
+            columns[name] = codes
+        keep = np.ones(len(frame), dtype=bool)
+        for expression in expressions:
+            keep &= expression.evaluate(columns)
+        return keep
+
+    return predicate
+
+
+def _levels(column: pd.Series) -> list:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return list(column.cat.categories)
+    return sorted(column.dropna().astype(str).unique())
+
+
+def _parameters(function) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(function).parameters)

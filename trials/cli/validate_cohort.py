@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from trials.cli.cohort import write_text
+from trials.cli.cohort import validate_against_real, write_text
 
 NAME = "validate-cohort"
 
@@ -21,26 +21,11 @@ def command(
     seed: int = typer.Option(0, "--seed", min=0),
 ) -> None:
     from generators.data import load_dataset
-    from generators.validation import validate_cohort
 
-    real_frame = load_dataset(real)
-    virtual_frame = load_dataset(virtual)
-    dictionary = real_frame.attrs.get("dictionary")
-    if dictionary is not None:
-        time = time or _role(dictionary, "time")
-        event = event or _role(dictionary, "event")
-        drop = _role(dictionary, "id")
-        if drop:
-            real_frame = real_frame.drop(columns=[drop])
-            virtual_frame = virtual_frame.drop(columns=[drop], errors="ignore")
-    virtual_frame = virtual_frame[list(real_frame.columns)]
-    report = validate_cohort(real_frame, virtual_frame, time=time, event=event, rng=seed)
+    report = validate_against_real(
+        load_dataset(real), load_dataset(virtual), time=time, event=event, seed=seed
+    )
     typer.echo(report.summary().to_string())
     if out is not None:
         write_text(json.dumps(report.to_dict(), indent=2, default=float) + "\n", out)
         typer.echo(f"wrote {out}")
-
-
-def _role(dictionary, role: str) -> str | None:
-    spec = dictionary.by_role(role)
-    return spec.name if spec is not None else None
