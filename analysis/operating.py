@@ -168,13 +168,53 @@ class OperatingCharacteristicsBuilder:
     quantiles equal ``numpy.quantile`` on the full column.
     """
 
+    #: Replicates per summation block: sums are taken block by block over replicates
+    #: ``[k * BLOCK, (k + 1) * BLOCK)``, whatever the chunks the rows arrive in, so that
+    #: the summary is the same to the last bit for any chunking or number of workers.
+    BLOCK = 10_000
+
     def __init__(self, level: float = 0.95):
         self.level = level
         self._groups: dict[tuple, _Group] = {}
         self._any: dict[tuple, list[int]] = {}
+        self._pending: list[pd.DataFrame] = []
+        self._next = 0  # first replicate not yet added
 
     def add(self, frame: pd.DataFrame) -> None:
-        """Add the per-replicate rows of whole replicates (all comparisons present)."""
+        """Add the per-replicate rows of whole replicates (all comparisons present), in
+        increasing order of replicate; frames may split the replicates anywhere."""
+        if frame.empty:
+            return
+        replicate = frame["replicate"].to_numpy()
+        first, last = int(replicate.min()), int(replicate.max())
+        if self._pending or self._groups:
+            if first < self._next:
+                raise ValueError("replicates must be added in increasing order")
+        self._next = last + 1
+        self._pending.append(frame)
+        complete = (last + 1) // self.BLOCK * self.BLOCK  # replicates below are complete
+        self._flush(complete)
+
+    def _flush(self, below: int | None) -> None:
+        """Summarise the pending rows of replicates ``< below`` (all when ``None``)."""
+        if not self._pending:
+            return
+        pending = (
+            pd.concat(self._pending, ignore_index=True)
+            if len(self._pending) > 1
+            else self._pending[0]
+        )
+        replicate = pending["replicate"].to_numpy()
+        keep = np.ones(len(pending), dtype=bool) if below is None else replicate < below
+        self._pending = [] if keep.all() else [pending[~keep]]
+        if not keep.any():
+            return
+        ready = pending[keep]
+        blocks = ready["replicate"].to_numpy() // self.BLOCK
+        for block in np.unique(blocks):
+            self._add_block(ready[blocks == block])
+
+    def _add_block(self, frame: pd.DataFrame) -> None:
         keys = ["scenario", "endpoint", "arm"]
         for key, group in frame.groupby(keys, sort=False, observed=True):
             if key not in self._groups:
@@ -191,6 +231,7 @@ class OperatingCharacteristicsBuilder:
             counts[1] += len(any_reject)
 
     def result(self) -> OperatingCharacteristics:
+        self._flush(None)
         rows = []
         for (scenario, endpoint, arm), group in self._groups.items():
             rows.append(

@@ -1,27 +1,36 @@
-"""Run directories: everything a simulation used and produced, written atomically.
+"""Run directories: everything a simulation used and produced, durable and resumable.
 
 A run directory holds
 
-- ``manifest.json``: the protocol (file, SHA-256, parsed content), seed, replicates, chunk
-  size, scenarios, random-stream scheme, command line, package versions and timings;
+- ``manifest.json``: the protocol (file, SHA-256, parsed content), the SHA-256 of every
+  model file it names, seed, replicates, chunk size, the simulations of the run (the
+  protocol's own; one per conditional power; one per point of a scenario grid), the
+  random-stream scheme, command line, package versions, timings and ``status``
+  (``running`` until the summary is written, then ``complete``);
 - ``protocol.yaml``: a copy of the protocol file as it was run;
-- ``replicates.parquet``: one row per scenario, replicate, endpoint and comparison;
-- ``summary.json``: the operating characteristics with their Monte Carlo errors.
+- ``replicates.parquet/``: one Parquet part per finished chunk of replicates (one row per
+  scenario, replicate, endpoint and comparison), each written atomically, so a run that
+  is killed keeps every finished chunk;
+- ``summary.json``: the operating characteristics with their Monte Carlo errors, written
+  last from the parts.
 
-Files are written to a temporary sibling directory that is renamed into place at the end,
-so an interrupted or failed run leaves no half-written run directory.
+``insilico simulate --resume RUN_DIR`` simulates the chunks that are missing and ends with
+exactly the files of an uninterrupted run: a chunk's rows depend only on the seed and its
+replicate indices, and the summary is computed from the parts in blocks of replicates
+that do not depend on the chunking (:class:`analysis.operating.OperatingCharacteristicsBuilder`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
 import platform
 import shutil
-import tempfile
-from contextlib import contextmanager
+import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -30,11 +39,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trials.exceptions import RunDirectoryError
+from trials.execution import Chunk, Simulation, executor
 
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
 REPLICATES = "replicates.parquet"
 PROTOCOL_COPY = "protocol.yaml"
+RUN_FORMAT = 2
 
 PACKAGES = (
     "insilico-trials",
@@ -72,58 +83,21 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-@contextmanager
-def staged_directory(target: str | os.PathLike, overwrite: bool = False):
-    """Yield a temporary directory that becomes ``target`` only if the block succeeds."""
-    target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise RunDirectoryError(f"{target}: exists and is not a directory")
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise RunDirectoryError(
-            f"{target}: run directory exists and is not empty (use --overwrite to replace it)"
-        )
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)
-    except OSError as exc:
-        raise RunDirectoryError(
-            f"{target}: cannot create the run directory ({exc.strerror})"
-        ) from None
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
-
-
-class ParquetSink:
-    """Appends per-replicate chunks to one Parquet file."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._writer: pq.ParquetWriter | None = None
-
-    def __call__(self, frame) -> None:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self._writer.write_table(table)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-
-
 def write_json(path: str | os.PathLike, content) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(content, handle, indent=2, allow_nan=False, default=str)
-        handle.write("\n")
+    """Write JSON atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    text = json.dumps(content, indent=2, allow_nan=False, default=str) + "\n"
+    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RunDirectoryError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def read_summary(run_dir: str | os.PathLike) -> dict:
@@ -208,14 +182,6 @@ def analytic_reference(protocol) -> dict | None:
     return {"method": "Schoenfeld", "events": timing.target_events, "power": float(power)}
 
 
-def _relabelled(sink, scenario: str):
-    """A sink that files a chunk under another scenario name."""
-    def write(frame) -> None:
-        sink(frame.assign(scenario=scenario))
-
-    return write
-
-
 def _primary_rates(result) -> dict:
     """The rejection rates of the primary endpoint's comparisons, by arm."""
     table = result.operating_characteristics.table
@@ -233,6 +199,161 @@ def _primary_rates(result) -> dict:
     }
 
 
+# ---------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The simulations of a run and how their replicates are chunked."""
+
+    simulations: list[Simulation]
+    points: list[dict | None]  # grid values per simulation (None outside a grid)
+    n_replicates: int
+    seed: int
+    chunk_size: int
+
+    def chunks(self) -> list[Chunk]:
+        out = []
+        for item in range(len(self.simulations)):
+            for index, start in enumerate(range(0, self.n_replicates, self.chunk_size)):
+                stop = min(start + self.chunk_size, self.n_replicates)
+                out.append(Chunk(item, index, start, stop))
+        return out
+
+
+def plan_run(
+    protocol,
+    *,
+    n_replicates: int | None = None,
+    seed: int | None = None,
+    chunk_size: int | None = None,
+    grid: dict[str, list[float]] | None = None,
+) -> RunPlan:
+    """The simulations of a run: the protocol's design and null scenarios and one
+    conditional power per fixed effect of an assurance design — or, for a scenario
+    ``grid`` (parameter -> values), the design and null scenarios of every point of the
+    grid (the cartesian product), all with the same seed (common random numbers)."""
+    from trials.design import conditional_effects, with_fixed_effect
+    from trials.engine import SCENARIOS, Layout
+
+    sim = protocol.simulation
+    n_replicates = sim.n_replicates if n_replicates is None else n_replicates
+    seed = sim.seed if seed is None else seed
+    simulations, points = [], []
+    if grid:
+        from trials.curve import SIZES, with_parameter
+
+        names = list(grid)
+        n_draw = _grid_draws(protocol, grid)
+        for values in itertools.product(*(grid[n] for n in names)):
+            point = {
+                n: int(v) if n in SIZES else float(v) for n, v in zip(names, values, strict=True)
+            }
+            changed = protocol
+            for name, value in point.items():
+                changed = with_parameter(changed, name, value)
+            label = ", ".join(f"{n}={v:g}" for n, v in point.items())
+            simulations.append(Simulation(changed, SCENARIOS, n_draw=n_draw, point=label))
+            points.append(point)
+    else:
+        simulations.append(Simulation(protocol, SCENARIOS))
+        points.append(None)
+        for k, (_, log_hr) in enumerate(conditional_effects(protocol)):
+            fixed = with_fixed_effect(protocol, log_hr)
+            simulations.append(Simulation(fixed, ("design",), label=f"conditional_{k + 1}"))
+            points.append(None)
+    if chunk_size is None:
+        chunk_size = sim.chunk_size or min(
+            Layout(s.protocol, s.protocol.population.n_patients,
+                   s.n_draw or s.protocol.population.n_patients).default_chunk_size()
+            for s in simulations
+        )
+    return RunPlan(simulations, points, n_replicates, seed, chunk_size)
+
+
+def _grid_draws(protocol, grid: dict) -> int | None:
+    """Patients laid out per replicate when the grid varies the sample size, so that the
+    points share their patients (a larger trial adds patients to a smaller one)."""
+    if "n_patients" not in grid:
+        return None
+    return int(max(max(grid["n_patients"]), protocol.population.n_patients))
+
+
+# ----------------------------------------------------------------- the directory
+
+
+class RunDirectory:
+    """A run directory on disk (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.parts = self.path / REPLICATES
+
+    @classmethod
+    def create(cls, path, overwrite: bool = False) -> RunDirectory:
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunDirectoryError(f"{path}: exists and is not a directory")
+        if path.exists() and any(path.iterdir()):
+            if not overwrite:
+                raise RunDirectoryError(
+                    f"{path}: run directory exists and is not empty (use --overwrite to "
+                    "replace it, or --resume to finish an interrupted run)"
+                )
+            shutil.rmtree(path)
+        try:
+            (path / REPLICATES).mkdir(parents=True)
+        except OSError as exc:
+            raise RunDirectoryError(
+                f"{path}: cannot create the run directory ({exc.strerror})"
+            ) from None
+        return cls(path)
+
+    @classmethod
+    def open(cls, path) -> RunDirectory:
+        run = cls(path)
+        if not (run.path / MANIFEST).is_file():
+            raise RunDirectoryError(f"{run.path}: not a run directory (no {MANIFEST})")
+        return run
+
+    def manifest(self) -> dict:
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunDirectoryError(f"{self.path / MANIFEST}: cannot read ({exc})") from None
+        if manifest.get("insilico_trials_run") != RUN_FORMAT:
+            raise RunDirectoryError(
+                f"{self.path}: a run directory of format {manifest.get('insilico_trials_run')}"
+                f" (this version reads format {RUN_FORMAT})"
+            )
+        return manifest
+
+    def part(self, chunk: Chunk) -> Path:
+        return self.parts / f"part-{chunk.item:03d}-{chunk.index:06d}.parquet"
+
+    def write_part(self, chunk: Chunk, frame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        try:
+            _atomic_write(
+                self.part(chunk),
+                lambda tmp: pq.write_table(table, tmp, compression="zstd"),
+            )
+        except RunDirectoryError as error:
+            raise RunDirectoryError(
+                f"{error}; the finished chunks are kept: once there is room, finish the run "
+                f"with insilico simulate --resume {self.path}"
+            ) from None
+
+    def finished(self, chunks: list[Chunk]) -> set[Chunk]:
+        return {c for c in chunks if self.part(c).is_file()}
+
+    def read_part(self, chunk: Chunk):
+        return pq.read_table(self.part(chunk)).to_pandas()
+
+
+# --------------------------------------------------------------------- running
+
+
 def simulate_to_directory(
     protocol,
     protocol_path: str | os.PathLike,
@@ -244,64 +365,219 @@ def simulate_to_directory(
     overwrite: bool = False,
     progress=None,
     command_line: list[str] | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    grid: dict[str, list[float]] | None = None,
 ):
-    """Simulate a protocol and write its run directory; returns (result, summary)."""
-    from trials.design import conditional_effects, with_fixed_effect
-    from trials.simulation import simulate
+    """Simulate a protocol into a new run directory; returns ``(result, summary)``
+    (``result``: the :class:`trials.simulation.SimulationResult` of the protocol's own
+    simulation, or of the first grid point)."""
+    plan = plan_run(
+        protocol, n_replicates=n_replicates, seed=seed, chunk_size=chunk_size, grid=grid
+    )
+    pool = executor(workers, scheduler)  # an unreachable scheduler fails before any file
+    try:
+        run = RunDirectory.create(out, overwrite=overwrite)
+    except BaseException:
+        pool.close()
+        raise
+    shutil.copyfile(protocol_path, run.path / PROTOCOL_COPY)
+    manifest = {
+        "insilico_trials_run": RUN_FORMAT,
+        "status": "running",
+        "protocol": {
+            "file": str(protocol_path),
+            "sha256": file_sha256(protocol_path),
+            "id": protocol.id,
+            "version": protocol.version,
+            "content": protocol.model_dump(mode="json"),
+        },
+        "inputs": _input_hashes(protocol),
+        "seed": plan.seed,
+        "n_replicates": plan.n_replicates,
+        "chunk_size": plan.chunk_size,
+        "grid": grid,
+        "simulations": [
+            {
+                "label": s.label,
+                "scenarios": list(s.scenarios),
+                "point": point,
+                "n_draw": s.n_draw,
+                "grid_point": s.point,
+                "protocol": s.protocol.model_dump(mode="json"),
+            }
+            for s, point in zip(plan.simulations, plan.points, strict=True)
+        ],
+        "scenarios": _scenario_names(plan),
+        "random_streams": (
+            "replicate r draws from numpy PCG64 seeded by SeedSequence(seed, spawn_key=(r,))"
+        ),
+        "command_line": command_line,
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "started": now(),
+        "files": [PROTOCOL_COPY, REPLICATES, SUMMARY],
+    }
+    write_json(run.path / MANIFEST, manifest)
+    return _complete(run, plan, manifest, progress, pool)
 
-    started = now()
-    with staged_directory(out, overwrite=overwrite) as staging:
-        shutil.copyfile(protocol_path, staging / PROTOCOL_COPY)
-        sink = ParquetSink(staging / REPLICATES)
-        settings = {
-            "n_replicates": n_replicates,
-            "seed": seed,
-            "chunk_size": chunk_size,
-            "progress": progress,
+
+def resume_run(
+    out: str | os.PathLike,
+    *,
+    protocol_path: str | os.PathLike | None = None,
+    progress=None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    command_line: list[str] | None = None,
+):
+    """Finish an interrupted run: simulate its missing chunks, then summarise.
+
+    Refuses when the protocol file (the one given, or the one recorded in the manifest if
+    it still exists) or a model file it names has changed since the run started.
+    """
+    from trials.protocol import Protocol
+
+    run = RunDirectory.open(out)
+    manifest = run.manifest()
+    recorded = manifest["protocol"]
+    given = Path(protocol_path) if protocol_path is not None else Path(recorded["file"])
+    if protocol_path is not None or given.is_file():
+        if file_sha256(given) != recorded["sha256"]:
+            raise RunDirectoryError(
+                f"{given}: the protocol changed since the run started (SHA-256 "
+                f"{file_sha256(given)[:12]}… instead of {recorded['sha256'][:12]}…); "
+                "start a new run"
+            )
+    for path, digest in manifest["inputs"].items():
+        if not Path(path).is_file() or file_sha256(path) != digest:
+            raise RunDirectoryError(
+                f"{path}: this model file changed or is missing since the run started"
+            )
+    simulations = [
+        Simulation(
+            Protocol.model_validate(s["protocol"]), tuple(s["scenarios"]), s["label"],
+            s["n_draw"], s["grid_point"],
+        )
+        for s in manifest["simulations"]
+    ]
+    plan = RunPlan(
+        simulations,
+        [s["point"] for s in manifest["simulations"]],
+        manifest["n_replicates"],
+        manifest["seed"],
+        manifest["chunk_size"],
+    )
+    resumed = {"at": now(), "command_line": command_line}
+    manifest["resumed"] = [*manifest.get("resumed", []), resumed]
+    return _complete(run, plan, manifest, progress, executor(workers, scheduler))
+
+
+def _complete(run: RunDirectory, plan: RunPlan, manifest: dict, progress, pool):
+    """Simulate the chunks not yet on disk, then summarise the run from its parts."""
+    from trials.simulation import SimulationResult
+
+    chunks = plan.chunks()
+    done = run.finished(chunks)
+    if progress is not None and done:
+        progress(sum(c.stop - c.start for c in done))
+    todo = [c for c in chunks if c not in done]
+    started = time.perf_counter()
+    try:
+        for chunk, frame in pool.map(plan.simulations, todo, plan.seed):
+            run.write_part(chunk, frame)
+            if progress is not None:
+                progress(chunk.stop - chunk.start)
+    finally:
+        pool.close()
+    simulated = time.perf_counter()
+    results = []
+    for item, simulation in enumerate(plan.simulations):
+        oc = _summarise(run, [c for c in chunks if c.item == item])
+        results.append(
+            SimulationResult(
+                simulation.protocol, plan.n_replicates, plan.seed, plan.chunk_size,
+                tuple(simulation.scenarios), None, oc,
+            )
+        )
+    timings = {
+        "simulate_seconds": simulated - started,
+        "summarise_seconds": time.perf_counter() - simulated,
+        "workers": pool.n_workers,
+    }
+    summary = _run_summary(plan, results)
+    write_json(run.path / SUMMARY, summary)
+    manifest |= {"status": "complete", "finished": now(), "timings": timings}
+    write_json(run.path / MANIFEST, manifest)
+    main = results[0]
+    main = SimulationResult(
+        main.protocol, main.n_replicates, main.seed, main.chunk_size, main.scenarios, None,
+        main.operating_characteristics, timings,
+    )
+    return main, summary
+
+
+def _summarise(run: RunDirectory, chunks: list[Chunk]):
+    from analysis.operating import OperatingCharacteristicsBuilder
+    from trials.simulation import _warn_target_not_reached
+
+    builder = OperatingCharacteristicsBuilder()
+    for chunk in sorted(chunks, key=lambda c: c.start):
+        frame = run.read_part(chunk)
+        builder.add(frame.drop(columns=["grid_point"], errors="ignore"))
+    oc = builder.result()
+    _warn_target_not_reached(oc)
+    return oc
+
+
+def _run_summary(plan: RunPlan, results: list) -> dict:
+    if plan.points[0] is None:
+        conditional = [
+            {"scenario": s.label, "effect": label, "hazard_ratio": math.exp(log_hr)}
+            | _primary_rates(result)
+            for s, result, (label, log_hr) in zip(
+                plan.simulations[1:], results[1:],
+                _conditional(plan.simulations[0].protocol), strict=True,
+            )
+        ]
+        return result_summary(results[0], conditional)
+    first = result_summary(results[0])
+    summary = {key: first[key] for key in (
+        "protocol", "n_replicates", "seed", "scenarios", "primary_endpoint", "alpha", "sided"
+    )}
+    summary["grid"] = [
+        {"point": point} | {
+            key: value
+            for key, value in result_summary(result).items()
+            if key in ("primary", "analytic", "operating_characteristics")
         }
-        conditional = []
-        try:
-            result = simulate(protocol, sink=sink, **settings)
-            # conditional power: the same trials (same draws) at one fixed effect each
-            for k, (label, log_hr) in enumerate(conditional_effects(protocol)):
-                name = f"conditional_{k + 1}"
-                fixed = simulate(
-                    with_fixed_effect(protocol, log_hr),
-                    scenarios=("design",),
-                    sink=_relabelled(sink, name),
-                    **settings,
-                )
-                conditional.append(
-                    {"scenario": name, "effect": label, "hazard_ratio": math.exp(log_hr)}
-                    | _primary_rates(fixed)
-                )
-        finally:
-            sink.close()
-        summary = result_summary(result, conditional)
-        manifest = {
-            "insilico_trials_run": 1,
-            "protocol": {
-                "file": str(protocol_path),
-                "sha256": file_sha256(protocol_path),
-                "id": protocol.id,
-                "version": protocol.version,
-                "content": protocol.model_dump(mode="json"),
-            },
-            "seed": result.seed,
-            "n_replicates": result.n_replicates,
-            "chunk_size": result.chunk_size,
-            "scenarios": list(result.scenarios),
-            "random_streams": (
-                "replicate r draws from numpy PCG64 seeded by SeedSequence(seed, spawn_key=(r,))"
-            ),
-            "command_line": command_line,
-            "versions": package_versions(),
-            "platform": platform.platform(),
-            "started": started,
-            "finished": now(),
-            "timings": result.timings,
-            "files": [PROTOCOL_COPY, REPLICATES, SUMMARY],
-        }
-        write_json(staging / SUMMARY, summary)
-        write_json(staging / MANIFEST, manifest)
-    return result, summary
+        for point, result in zip(plan.points, results, strict=True)
+    ]
+    return summary
+
+
+def _conditional(protocol):
+    from trials.design import conditional_effects
+
+    return conditional_effects(protocol)
+
+
+def _scenario_names(plan: RunPlan) -> list[str]:
+    names: list[str] = []
+    for s in plan.simulations:
+        for scenario in [s.label] if s.label else s.scenarios:
+            if scenario not in names:
+                names.append(scenario)
+    return names
+
+
+def _input_hashes(protocol) -> dict[str, str]:
+    """SHA-256 of every model file the protocol names (absolute paths, as resolved)."""
+    paths = []
+    if protocol.population.generator is not None:
+        paths.append(protocol.population.generator.model)
+    for endpoint in [protocol.endpoints.primary, *protocol.endpoints.secondary]:
+        spread = getattr(endpoint.effect, "log_hazard_ratio_distribution", None)
+        if spread is not None and spread.model is not None:
+            paths.append(spread.model)
+    return {path: file_sha256(path) for path in paths}

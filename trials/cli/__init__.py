@@ -16,6 +16,7 @@ from trials.cli import (
     example_data,
     fit,
     generate,
+    runs,
     schema,
     simulate,
     trial,
@@ -46,6 +47,7 @@ for module in (
     validate_cohort,
 ):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
+app.add_typer(runs.app, name=runs.NAME)
 
 
 def report_error(error: InsilicoError) -> None:

@@ -15,7 +15,7 @@ from trials.exceptions import DesignError
 NAME = "curve"
 
 
-def _grid(text: str) -> list[float]:
+def parse_values(text: str) -> list[float]:
     """``0.6,0.7,0.8`` or ``start:stop:step`` (stop included)."""
     try:
         if ":" in text:
@@ -47,7 +47,8 @@ def command(
     if parameter not in PARAMETERS:
         raise DesignError(f"--parameter {parameter!r}: one of {', '.join(PARAMETERS)}")
     protocol = load_protocol(protocol_file)
-    curve = power_curve(protocol, parameter, _grid(values), n_replicates=replicates, seed=seed)
+    grid = parse_values(values)
+    curve = power_curve(protocol, parameter, grid, n_replicates=replicates, seed=seed)
     solved = curve.solve(target_power) if target_power is not None else None
     if as_json:
         out = {"parameter": parameter, "curve": curve.table.to_dict("records"), "solution": solved}

@@ -13,14 +13,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from trials.cli.common import command_line, load_protocol
-from trials.design import conditional_effects
-from trials.run import simulate_to_directory
+from trials.exceptions import DesignError, RunDirectoryError
+from trials.run import RunDirectory, plan_run, resume_run, simulate_to_directory
 
 NAME = "simulate"
 
 
 def command(
-    protocol_file: Path = typer.Argument(..., help="Protocol YAML file."),
+    protocol_file: Path | None = typer.Argument(
+        None, help="Protocol YAML file (optional with --resume)."
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run directory to create (default: runs/<protocol id>)."
     ),
@@ -32,13 +34,39 @@ def command(
         None, "--chunk-size", min=1, help="Replicates per chunk (memory; results unchanged)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, help="Worker processes (a local Dask cluster when > 1)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Address of an existing Dask scheduler (tcp://host:8786)."
+    ),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Finish an interrupted run in this run directory."
+    ),
+    vary: list[str] = typer.Option(
+        [], "--vary", help="A scenario grid axis: PARAMETER=v1,v2,... (repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    protocol = load_protocol(protocol_file)
-    out = out or Path("runs") / protocol.id
-    n_runs = 1 + len(conditional_effects(protocol))  # conditional powers: one run each
-    n_total = (replicates or protocol.simulation.n_replicates) * n_runs
+    if resume is not None:
+        if out is not None or replicates or seed is not None or chunk_size or vary:
+            raise RunDirectoryError(
+                "--resume takes the settings of the run it finishes: drop --out, "
+                "--replicates, --seed, --chunk-size and --vary"
+            )
+        manifest = RunDirectory.open(resume).manifest()
+        n_total = manifest["n_replicates"] * len(manifest["simulations"])
+        label = f"resuming {manifest['protocol']['id']}"
+    else:
+        if protocol_file is None:
+            raise RunDirectoryError("give a protocol file (or --resume RUN_DIR)")
+        protocol = load_protocol(protocol_file)
+        grid = parse_grid(vary)
+        out = out or Path("runs") / protocol.id
+        plan = plan_run(protocol, n_replicates=replicates, seed=seed, grid=grid)
+        n_total = plan.n_replicates * len(plan.simulations)
+        label = f"simulating {protocol.id}"
     console = Console(stderr=True)
     show = not quiet and not as_json and sys.stderr.isatty()
     with Progress(
@@ -50,22 +78,67 @@ def command(
         disable=not show,
         transient=True,
     ) as bar:
-        task = bar.add_task(f"simulating {protocol.id}", total=n_total)
-        result, summary = simulate_to_directory(
-            protocol,
-            protocol_file,
-            out,
-            n_replicates=replicates,
-            seed=seed,
-            chunk_size=chunk_size,
-            overwrite=overwrite,
-            progress=lambda n: bar.advance(task, n),
-            command_line=command_line(),
-        )
+        task = bar.add_task(label, total=n_total)
+        settings = {
+            "progress": lambda n: bar.advance(task, n),
+            "command_line": command_line(),
+            "workers": workers,
+            "scheduler": scheduler,
+        }
+        if resume is not None:
+            result, summary = resume_run(resume, protocol_path=protocol_file, **settings)
+            out = resume
+        else:
+            result, summary = simulate_to_directory(
+                protocol,
+                protocol_file,
+                out,
+                n_replicates=replicates,
+                seed=seed,
+                chunk_size=chunk_size,
+                overwrite=overwrite,
+                grid=grid,
+                **settings,
+            )
+    _register(out)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False))
         return
     print_summary(summary, result.timings, out)
+
+
+def _register(out: Path) -> None:
+    """Add the run to the catalog of its folder (a warning if that fails: the run is
+    complete without it, and ``insilico runs list`` registers it later)."""
+    import warnings
+
+    from trials.catalog import Catalog
+    from trials.exceptions import InsilicoWarning
+
+    try:
+        Catalog(Path(out).parent).register(out)
+    except (RunDirectoryError, OSError, ImportError) as exc:
+        warnings.warn(f"the run was not added to the catalog: {exc}", InsilicoWarning,
+                      stacklevel=2)
+
+
+def parse_grid(vary: list[str]) -> dict[str, list[float]] | None:
+    """``PARAMETER=v1,v2,...`` options as a grid (``start:stop:step`` ranges allowed)."""
+    from trials.cli.curve import parse_values
+    from trials.curve import PARAMETERS
+
+    grid = {}
+    for item in vary:
+        name, sep, values = item.partition("=")
+        if not sep or name not in PARAMETERS:
+            raise DesignError(
+                f"--vary {item!r}: write PARAMETER=v1,v2,... with PARAMETER one of "
+                f"{', '.join(PARAMETERS)}"
+            )
+        if name in grid:
+            raise DesignError(f"--vary {name}: given twice")
+        grid[name] = parse_values(values)
+    return grid or None
 
 
 def _rate(cell: dict | None) -> str:
@@ -84,6 +157,10 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
         f"{summary['n_replicates']:,} replicates, seed {summary['seed']}, "
         f"alpha {summary['alpha']} ({'one' if summary['sided'] == 1 else 'two'}-sided)"
     )
+    if "grid" in summary:
+        _print_grid(console, summary["grid"])
+        console.print(f"Simulated in {timings['simulate_seconds']:.2f} s. Run directory: {out}")
+        return
     table = Table(title="Operating characteristics (rate ± Monte Carlo SE \\[exact 95% CI])")
     for column in (
         "scenario",
@@ -140,6 +217,31 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
                 f"{_num(analytic['events_for_assurance_90'], '.0f')}"
             )
     console.print(f"Simulated in {timings['simulate_seconds']:.2f} s. Run directory: {out}")
+
+
+def _print_grid(console: Console, grid: list[dict]) -> None:
+    names = list(grid[0]["point"])
+    table = Table(title="Scenario grid: primary endpoint (rate ± Monte Carlo SE)")
+    for column in [*names, "arm", "power", "type I error", "events", "duration (months)"]:
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for point in grid:
+        rows = {
+            (r["scenario"], r["arm"]): r
+            for r in point["operating_characteristics"]
+            if r["endpoint"] == point["operating_characteristics"][0]["endpoint"]
+        }
+        for arm, cell in point["primary"]["power"].items():
+            null = point["primary"].get("type_i_error", {}).get(arm)
+            design = rows.get(("design", arm), {})
+            table.add_row(
+                *(f"{point['point'][n]:g}" for n in names),
+                arm,
+                f"{cell['rate']:.4f} ± {cell['mcse']:.4f}",
+                "-" if null is None else f"{null['rate']:.4f} ± {null['mcse']:.4f}",
+                _num(design.get("events_mean"), ".1f"),
+                _num(design.get("analysis_time_mean"), ".1f"),
+            )
+    console.print(table)
 
 
 def _num(value, fmt: str) -> str:
