@@ -27,7 +27,7 @@ ONCOLOGY_DATA = yaml.safe_load(ONCOLOGY_TEXT)
 
 
 def load(path) -> Protocol:
-    return load_yaml_model(path, Protocol, checks=(check_protocol,))
+    return load_yaml_model(path, Protocol, checks=(lambda p: check_protocol(p, path.parent),))
 
 
 def edit(text: str, *replacements: tuple[str, str]) -> str:

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from trials.external import ExternalControl
+
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -569,6 +571,7 @@ class Protocol(Model):
     endpoints: Endpoints
     analysis: Analysis
     simulation: Simulation = Simulation()
+    external_control: ExternalControl | None = None
 
     # -- convenience -----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from trials.cli import (
     dictionary,
     events,
     example_data,
+    external_control,
     fit,
     generate,
     runs,
@@ -45,6 +46,7 @@ for module in (
     fit,
     generate,
     validate_cohort,
+    external_control,
 ):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
 app.add_typer(runs.app, name=runs.NAME)
