@@ -17,6 +17,7 @@ from trials.cli import (
     external_control,
     fit,
     generate,
+    report,
     runs,
     schema,
     simulate,
@@ -47,6 +48,7 @@ for module in (
     generate,
     validate_cohort,
     external_control,
+    report,
 ):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
 app.add_typer(runs.app, name=runs.NAME)

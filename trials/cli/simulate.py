@@ -46,6 +46,9 @@ def command(
     vary: list[str] = typer.Option(
         [], "--vary", help="A scenario grid axis: PARAMETER=v1,v2,... (repeatable)."
     ),
+    report: bool = typer.Option(
+        False, "--report", help="Also write the report (RUN_DIR/report: HTML and datasets)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -103,8 +106,13 @@ def command(
     _register(out)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False))
-        return
-    print_summary(summary, result.timings, out)
+    else:
+        print_summary(summary, result.timings, out)
+    if report:
+        from reports import build_report
+
+        html = build_report(out, Path(out) / "report", command_line=command_line())
+        typer.echo(f"wrote the report {html}", err=as_json)
 
 
 def _register(out: Path) -> None:
