@@ -12,6 +12,7 @@ from trials.cli import (
     curve,
     design,
     dictionary,
+    drift,
     events,
     example_data,
     external_control,
@@ -49,6 +50,7 @@ for module in (
     validate_cohort,
     external_control,
     report,
+    drift,
 ):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
 app.add_typer(runs.app, name=runs.NAME)
