@@ -45,12 +45,12 @@ for module in (
     events,
     example_data,
     dictionary,
+    drift,
     fit,
     generate,
     validate_cohort,
-    external_control,
     report,
-    drift,
+    external_control,
 ):
     app.command(name=module.NAME, help=module.__doc__)(module.command)
 app.add_typer(runs.app, name=runs.NAME)
