@@ -5,13 +5,21 @@ reads any saved model.
 """
 
 from generators.base import REGISTRY, Generator, load
-from generators.bayesian import BayesianWeibull  # PyMC is imported only when fitting
+from generators.bayesian import (  # PyMC is imported only when fitting
+    BayesianLinear,
+    BayesianLogistic,
+    BayesianPiecewiseExponential,
+    BayesianWeibull,
+)
 from generators.copula import GaussianCopula
 from generators.mechanistic import TumourGrowthInhibition
 from generators.parametric import ParametricCovariates
 
 __all__ = [
     "REGISTRY",
+    "BayesianLinear",
+    "BayesianLogistic",
+    "BayesianPiecewiseExponential",
     "BayesianWeibull",
     "GaussianCopula",
     "Generator",

@@ -39,6 +39,18 @@ CONFIGURED = {
     "bayesian_weibull": dict(
         treatment="treated", covariates=["age", "stage"], chains=2, draws=200, tune=200
     ),
+    "bayesian_piecewise_exponential": dict(
+        treatment="treated", covariates=["age", "stage"], n_intervals=4, chains=2, draws=100,
+        tune=100,
+    ),
+    "bayesian_logistic": dict(
+        outcome="smoker", treatment="treated", covariates=["age", "stage"], chains=2, draws=100,
+        tune=100,
+    ),
+    "bayesian_linear": dict(
+        outcome="weight", treatment="treated", covariates=["age", "stage"], chains=2, draws=100,
+        tune=100,
+    ),
 }
 BAYESIAN_MARKS = [
     # third-party warnings of PyMC's stack, and short chains failing the ESS criterion
@@ -51,7 +63,7 @@ BAYESIAN_MARKS = [
 
 @pytest.fixture(
     params=[
-        pytest.param(kind, marks=BAYESIAN_MARKS if kind == "bayesian_weibull" else [])
+        pytest.param(kind, marks=BAYESIAN_MARKS if kind.startswith("bayesian_") else [])
         for kind in sorted(REGISTRY)
     ]
 )

@@ -1,48 +1,36 @@
-"""A Bayesian Weibull proportional-hazards model of censored survival, fitted with PyMC.
+"""What the Bayesian outcome models share: the covariate design, the treatment coding, the
+posterior sampling with its convergence diagnostics, the virtual covariates, and the state.
 
-The event time ``T`` of a patient with covariates ``x`` (standardized numeric covariates,
-one-hot categorical ones) and treatment indicator ``z`` is Weibull with shape ``k`` and
-scale ``lambda * exp(-(beta . x + log_hr * z) / k)``, that is
+Every model in this package is a regression of one outcome on a treatment indicator ``z``
+and covariates ``x`` through a linear predictor ``eta = beta . x + effect * z``; numeric
+covariates enter standardized (mean 0, SD 1 in the training data), categorical ones one-hot
+against their first level. The outcome part (likelihood, baseline parameters, priors,
+virtual outcomes, posterior predictive check) belongs to each model's module.
 
-    h(t | x, z) = h0(t) * exp(beta . x + log_hr * z),     h0(t) = (k / lambda) (t / lambda)^(k-1),
-    S(t | x, z) = exp(-(t / lambda)^k * exp(beta . x + log_hr * z)),
-
-a proportional-hazards model whose baseline (``z = 0``, numeric covariates at their mean,
-categorical ones at their reference level) is Weibull(k, lambda). Censoring is assumed
-non-informative: an event contributes ``log f(t)``, a censored time ``log S(t)``.
-
-Priors (weakly informative)
----------------------------
-Time is divided by the median observed time ``m`` of the data before fitting (a
-data-dependent centring, recorded as ``time_scale_``); on that scale
-
-- ``log k ~ Normal(0, 1)``: shapes from about 0.14 to 7 within two SDs;
-- ``log(lambda / m) ~ Normal(0, 2)``: the baseline scale within a factor ``e^4 ~ 55`` of the
-  median observed time, two SDs either side;
-- ``beta_j ~ Normal(0, 1)``: the log hazard ratio per SD of a numeric covariate, or of a
-  category against the reference level;
-- ``log_hr ~ Normal(0, 1)``: the treatment log hazard ratio (a 95 % prior range of hazard
-  ratios from 0.14 to 7).
+Convergence is judged by the criteria of Vehtari et al. (2021): rank-normalized split R-hat
+at most 1.01, bulk and tail effective sample sizes at least 400 (over all chains), and no
+divergent transition after tuning. A fit that fails them warns with
+:class:`~trials.exceptions.ConvergenceWarning`, or is refused with ``strict=True``.
 
 References
 ----------
-Ibrahim, J. G., Chen, M.-H. and Sinha, D. (2001). *Bayesian Survival Analysis*. Springer, ch. 2.
 Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. and Bürkner, P.-C. (2021). Rank-normalization,
-folding, and localization: an improved R-hat. *Bayesian Analysis* 16(2), 667-718.
-Gelman, A. et al. (2013). *Bayesian Data Analysis*, 3rd ed., ch. 6 (posterior predictive checks).
+folding, and localization: an improved R-hat for assessing convergence of MCMC. *Bayesian
+Analysis* 16(2), 667-718.
+Gelman, A. et al. (2013). *Bayesian Data Analysis*, 3rd ed., ch. 6 (posterior predictive checks)
+and ch. 16 (generalized linear models).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from generators.base import DataRoles, Generator, register
+from generators.base import Generator
 from trials.exceptions import ConvergenceWarning, DataError
 
 #: Convergence criteria (Vehtari et al. 2021): R-hat at most 1.01, bulk and tail ESS at
@@ -51,60 +39,28 @@ MAX_RHAT = 1.01
 MIN_ESS = 400
 #: A categorical covariate with more levels than this is refused (likely an identifier).
 MAX_LEVELS = 20
+#: NUTS implementations; ``"auto"`` takes nutpie when it is installed, PyMC's otherwise.
+SAMPLERS = ("pymc", "nutpie", "auto")
 
-_PARAMETERS = ("log_shape", "log_scale", "beta", "log_hr")
-
-__all__ = ["BayesianWeibull", "PosteriorPredictiveKM"]
-
-
-@dataclass(frozen=True)
-class PosteriorPredictiveKM:
-    """A posterior predictive check of the Kaplan-Meier curves, per arm.
-
-    Attributes
-    ----------
-    table : DataFrame
-        One row per arm and grid time: ``arm``, ``time``, ``km`` (the observed Kaplan-Meier
-        estimate), ``curve_lower`` / ``curve_upper`` (the ``level`` band of the model
-        survival curve averaged over the arm's observed covariates, posterior uncertainty
-        only), ``lower`` / ``upper`` (the ``level`` band of the Kaplan-Meier curves of
-        replicated data sets: same covariates, event times from one posterior draw each,
-        censoring times from the arm's observed censoring distribution, the reverse
-        Kaplan-Meier estimate) and ``inside`` (whether
-        ``km`` lies in ``[lower, upper]``).
-    share_inside : float
-        Share of grid points (all arms) where the observed Kaplan-Meier curve lies inside the
-        replicated-data band.
-    level : float
-        Coverage of the bands (0.90: the 5 % and 95 % quantiles).
-    n_draws : int
-        Number of posterior draws used.
-    """
-
-    table: pd.DataFrame
-    share_inside: float
-    level: float
-    n_draws: int
-
-    def summary(self) -> pd.DataFrame:
-        """Share of grid points inside the band, per arm."""
-        return self.table.groupby("arm", observed=True)["inside"].mean().to_frame("share_inside")
+__all__ = ["MAX_LEVELS", "MAX_RHAT", "MIN_ESS", "SAMPLERS", "BayesianRegression", "resolve_sampler"]
 
 
-@register("bayesian_weibull")
-class BayesianWeibull(Generator):
-    """Bayesian Weibull proportional-hazards generator of censored survival times.
+def resolve_sampler(sampler: str) -> str:
+    """The NUTS implementation that ``sampler`` stands for on this installation."""
+    if sampler == "auto":
+        return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
+    return sampler
 
-    The model and its priors are stated in the module docstring. Assumptions: proportional
-    hazards for treatment and every covariate, a Weibull baseline hazard, log-linear effects
-    of numeric covariates, and censoring independent of the event time given the covariates.
+
+class BayesianRegression(Generator):
+    """Base class of the Bayesian outcome models (see the module docstring).
+
+    Subclasses define the outcome columns, the outcome checks, the PyMC model, the
+    transformation of the posterior to the data's units, and the virtual outcomes. The
+    configuration shared by all is stored by :meth:`__init__`:
 
     Parameters
     ----------
-    time : str
-        Column of follow-up times (> 0).
-    event : str
-        Column of event indicators (1 event, 0 censored).
     treatment : str or None
         Column of the treatment indicator: a numeric 0/1 column (1 = treated), or a
         two-level categorical whose *second* level is the treated arm (the first level is
@@ -113,54 +69,31 @@ class BayesianWeibull(Generator):
         Covariate columns. Numeric ones are standardized (mean 0, SD 1) before fitting;
         categorical (or string) ones are one-hot coded against their first level (the
         categorical's first category, or the smallest value of a string column). ``None``:
-        every column other than ``time``, ``event`` and ``treatment``; ``[]``: none.
+        every column other than the outcome and treatment columns; ``[]``: none.
     draws, tune, chains : int
         Posterior draws kept per chain, tuning steps per chain, number of chains.
     target_accept : float
         NUTS target acceptance rate.
     seed : int
         Seed of the sampler (chains get child seeds from it).
-    sampler : {"pymc", "nutpie"}
-        NUTS implementation; ``"nutpie"`` needs the ``nutpie`` package.
-
-    Attributes
-    ----------
-    idata_ : arviz.InferenceData or None
-        The posterior (``None`` after :func:`~generators.base.load`: only the draws are saved).
-    draws_ : dict of str to ndarray
-        Posterior draws, chains concatenated: ``log_shape`` and ``log_scale`` (``n_draws``;
-        the scale in the data's time unit), ``log_hr`` (``n_draws``; zeros without
-        treatment), ``beta`` (``n_draws`` x ``n_terms``).
-    terms_ : list of str
-        Names of the columns of the design (``age``, ``stage[II]``…), the order of ``beta``.
-    diagnostics_ : dict
-        ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``n_divergences``, ``converged``,
-        ``warnings`` (the failed criteria, in words), ``sampler``.
-
-    Notes
-    -----
-    Virtual patients get covariates from a Gaussian approximation of the training data when
-    none are given: numeric covariates jointly normal with the observed means and covariance
-    (integer columns rounded and kept within their observed range), categorical ones drawn
-    independently from their observed frequencies, and treatment drawn with its observed
-    share, independently of the covariates (as under randomization). This keeps the
-    generator self-contained but loses non-normal marginals and the dependence between
-    categorical and other covariates; for realistic covariates use a copula generator and
-    pass its patients as ``covariates=`` to :meth:`sample`.
-
-    Each virtual patient gets its own posterior draw (uniformly at random), so a sampled
-    cohort carries the parameter uncertainty of the fit, not only the Weibull variability.
-
-    Examples
-    --------
-    >>> model = BayesianWeibull(treatment="arm", covariates=["age"], chains=2)  # doctest: +SKIP
-    >>> model.fit(data).posterior_log_hr().mean()  # doctest: +SKIP
+    sampler : {"pymc", "nutpie", "auto"}
+        NUTS implementation: PyMC's own, nutpie (needs the ``nutpie`` package; samples
+        several times faster but compiles the model for longer, see the package
+        docstring), or ``"auto"``: nutpie when it is installed, PyMC's otherwise. The one
+        used is recorded in ``diagnostics_["sampler"]``.
     """
+
+    #: Scale of the treatment effect returned by :meth:`posterior_effect`.
+    effect_scale: ClassVar[str] = ""
+    #: Name of the treatment effect in ``draws_`` (zeros without a treatment).
+    _effect: ClassVar[str] = ""
+    #: Name of the exponentiated effect in the summary (``hazard_ratio``…), or None.
+    _effect_ratio: ClassVar[str | None] = None
+    #: Dimensions (beyond chain and draw) of the reported posterior quantities.
+    _dims: ClassVar[dict[str, list[str]]] = {"beta": ["term"]}
 
     def __init__(
         self,
-        time: str = "time",
-        event: str = "event",
         treatment: str | None = None,
         covariates: list[str] | None = None,
         draws: int = 1000,
@@ -170,8 +103,6 @@ class BayesianWeibull(Generator):
         seed: int = 0,
         sampler: str = "pymc",
     ):
-        self.time = time
-        self.event = event
         self.treatment = treatment
         self.covariates = None if covariates is None else list(covariates)
         self.draws = draws
@@ -181,25 +112,63 @@ class BayesianWeibull(Generator):
         self.seed = seed
         self.sampler = sampler
 
+    # -- what each model defines -----------------------------------------------------------
+
+    def _outcome_columns(self) -> list[str]:
+        """The outcome columns, in the order they are checked."""
+        raise NotImplementedError
+
+    def _check_outcome(self, data: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Check the (complete) outcome columns; returns the arrays the model needs and
+        records the outcome's coding."""
+        raise NotImplementedError
+
+    def _model(self, outcome: dict[str, np.ndarray], treat: np.ndarray, design: np.ndarray):
+        """The PyMC model (a ``pm.Model``)."""
+        raise NotImplementedError
+
+    def _free_names(self) -> list[str]:
+        """The sampled (free) parameters, for the diagnostics."""
+        raise NotImplementedError
+
+    def _transform(self, flat) -> dict[str, np.ndarray]:
+        """``draws_`` from the flattened posterior (``flat(name)``: chains concatenated)."""
+        raise NotImplementedError
+
+    def _baseline_reported(self) -> dict[str, np.ndarray]:
+        """The model's own reported quantities (baseline parameters), from ``draws_``."""
+        raise NotImplementedError
+
+    def _draw_outcomes(
+        self, idx: np.ndarray, eta: np.ndarray, rng: np.random.Generator
+    ) -> dict[str, Any]:
+        """Outcome columns of virtual patients with posterior draws ``idx`` and linear
+        predictors ``eta``."""
+        raise NotImplementedError
+
+    def _model_state(self) -> dict[str, Any]:
+        """The model's own learned state (besides the draws)."""
+        return {}
+
+    def _set_model_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`_model_state`."""
+
+    def _coords(self) -> dict[str, list[str]]:
+        return {"term": list(self.terms_)}
+
+    def _uncast(self) -> set[str]:
+        """Output columns left in the type :meth:`_draw_outcomes` gives them."""
+        return set()
+
     # -- fitting ---------------------------------------------------------------------------
 
-    @classmethod
-    def for_data(cls, roles: DataRoles, *, seed: int = 0) -> BayesianWeibull:
-        """Time, event and treatment from the dictionary's roles; its covariates."""
-        if roles.time is None or roles.event is None:
-            raise DataError(f"the {cls.kind} model needs a time and an event column")
-        return cls(
-            time=roles.time, event=roles.event, treatment=roles.arm,
-            covariates=list(roles.covariates), seed=seed,
-        )
-
-    def fit(self, data: pd.DataFrame, *, strict: bool = False) -> BayesianWeibull:
-        """Sample the posterior of the model given censored survival data.
+    def fit(self, data: pd.DataFrame, *, strict: bool = False) -> BayesianRegression:
+        """Sample the posterior of the model given the data.
 
         Parameters
         ----------
         data : DataFrame
-            One row per patient with the time, event, treatment and covariate columns.
+            One row per patient with the outcome, treatment and covariate columns.
         strict : bool
             Raise :class:`~trials.exceptions.DataError` instead of warning when the chains
             fail the convergence criteria.
@@ -211,8 +180,9 @@ class BayesianWeibull(Generator):
         Raises
         ------
         DataError
-            Missing columns or values, non-positive times, events other than 0/1, a
-            treatment column that is not binary, or an unavailable sampler.
+            Missing columns or values (the message names the column and the rows), an
+            outcome the model cannot take, a treatment column that is not binary, or an
+            unavailable sampler.
 
         Warns
         -----
@@ -225,60 +195,40 @@ class BayesianWeibull(Generator):
 
         self._check_config()
         self.data_hash_ = None  # a failed refit leaves the generator unfitted
-        time, event, treat, design = self._prepare(data)
-        self.time_scale_ = float(np.median(time))
-        log_t = np.log(time / self.time_scale_)
-
-        coords = {"term": list(self.terms_)}
-        with pm.Model(coords=coords) as model:
-            log_shape = pm.Normal("log_shape", 0.0, 1.0)
-            log_scale_std = pm.Normal("log_scale_std", 0.0, 2.0)
-            beta = pm.Normal("beta", 0.0, 1.0, dims="term")
-            log_hr = pm.Normal("log_hr", 0.0, 1.0) if self.treatment is not None else None
-            eta = pm.math.dot(design, beta) if design.shape[1] else 0.0
-            if log_hr is not None:
-                eta = eta + log_hr * treat
-            # log cumulative hazard and log hazard at the observed times (standardized scale)
-            z = pm.math.exp(log_shape) * (log_t - log_scale_std)
-            log_cum_hazard = z + eta
-            log_hazard = log_shape - log_t + log_cum_hazard
-            pm.Potential("loglik", pm.math.sum(event * log_hazard - pm.math.exp(log_cum_hazard)))
-            # Early in tuning NUTS may try a wild trajectory whose energy overflows; the
-            # sampler rejects it as divergent (counted in the diagnostics when it happens
-            # after tuning), so numpy's overflow warnings there are noise, not errors.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                idata = pm.sample(
-                    draws=self.draws,
-                    tune=self.tune,
-                    chains=self.chains,
-                    target_accept=self.target_accept,
-                    random_seed=self.seed,
-                    nuts_sampler=self.sampler,
-                    progressbar=False,
-                    compute_convergence_checks=False,
-                    model=model,
-                )
+        outcome, treat, design = self._prepare(data)
+        model = self._model(outcome, treat, design)
+        sampler = resolve_sampler(self.sampler)
+        # Early in tuning NUTS may try a wild trajectory whose energy overflows; the
+        # sampler rejects it as divergent (counted in the diagnostics when it happens
+        # after tuning), so numpy's overflow warnings there are noise, not errors.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            idata = pm.sample(
+                draws=self.draws,
+                tune=self.tune,
+                chains=self.chains,
+                target_accept=self.target_accept,
+                random_seed=self.seed,
+                nuts_sampler=sampler,
+                progressbar=False,
+                compute_convergence_checks=False,
+                model=model,
+            )
         posterior = idata.posterior
-        posterior["log_scale"] = posterior["log_scale_std"] + np.log(self.time_scale_)
-        posterior["shape"] = np.exp(posterior["log_shape"])
-        posterior["scale"] = np.exp(posterior["log_scale"])
-        if self.treatment is not None:
-            posterior["hazard_ratio"] = np.exp(posterior["log_hr"])
-        self.idata_ = idata
 
         def flat(name: str) -> np.ndarray:
             values = posterior[name].to_numpy()
             return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
-        n_total = self.chains * self.draws
-        self.draws_ = {
-            "log_shape": flat("log_shape"),
-            "log_scale": flat("log_scale"),
-            "beta": flat("beta").reshape(n_total, len(self.terms_)),
-            "log_hr": flat("log_hr") if self.treatment is not None else np.zeros(n_total),
-        }
+        self.draws_ = self._transform(flat)
         self.n_chains_ = self.chains
-        self.diagnostics_ = _diagnostics(idata, self._free_names(), self.sampler, az)
+        for name, values in self._coords().items():
+            if name not in posterior.coords:
+                posterior.coords[name] = values
+        for name, values in self._reported().items():
+            dims = ["chain", "draw", *self._dims.get(name, [])]
+            posterior[name] = (dims, values.reshape(self.chains, self.draws, *values.shape[1:]))
+        self.idata_ = idata
+        self.diagnostics_ = _diagnostics(idata, self._free_names(), sampler, az)
         failed = self.diagnostics_["warnings"]
         message = "the posterior sampling did not converge: " + "; ".join(failed)
         if failed and strict:
@@ -289,8 +239,10 @@ class BayesianWeibull(Generator):
         return self
 
     def _check_config(self) -> None:
-        if self.sampler not in ("pymc", "nutpie"):
-            raise DataError(f"sampler must be 'pymc' or 'nutpie', got {self.sampler!r}")
+        if self.sampler not in SAMPLERS:
+            raise DataError(
+                f"sampler must be {', '.join(map(repr, SAMPLERS))}, got {self.sampler!r}"
+            )
         if self.sampler == "nutpie" and importlib.util.find_spec("nutpie") is None:
             raise DataError(
                 "sampler='nutpie' needs the nutpie package (pip install nutpie); "
@@ -301,21 +253,14 @@ class BayesianWeibull(Generator):
             if not isinstance(value, int | np.integer) or value < (0 if name == "tune" else 1):
                 raise DataError(f"{name} must be a positive integer, got {value!r}")
 
-    def _free_names(self) -> list[str]:
-        names = ["log_shape", "log_scale_std"]
-        if self.terms_:
-            names.append("beta")
-        if self.treatment is not None:
-            names.append("log_hr")
-        return names
-
-    def _prepare(self, data: pd.DataFrame) -> tuple[np.ndarray, ...]:
-        """Check the columns and learn the coding; returns time, event, treatment, design."""
+    def _prepare(self, data: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Check the columns and learn the coding; returns the outcome, treatment, design."""
         covariates = self.covariates
+        outcome_columns = self._outcome_columns()
         if covariates is None:
-            roles = {self.time, self.event, self.treatment}
+            roles = {*outcome_columns, self.treatment}
             covariates = [str(c) for c in data.columns if c not in roles]
-        needed = [self.time, self.event, *([self.treatment] if self.treatment else []), *covariates]
+        needed = [*outcome_columns, *([self.treatment] if self.treatment else []), *covariates]
         missing = [c for c in needed if c not in data.columns]
         if missing:
             raise DataError(
@@ -326,20 +271,7 @@ class BayesianWeibull(Generator):
             _check_complete(data[name], name)
         if len(data) < 2:
             raise DataError("at least 2 patients are needed to fit the model")
-
-        time = _numeric(data[self.time], self.time)
-        if np.any(~np.isfinite(time) | (time <= 0)):
-            raise DataError(
-                f"column {self.time!r}: rows {_rows(~np.isfinite(time) | (time <= 0))} "
-                "must be finite and greater than 0"
-            )
-        event = _numeric(data[self.event], self.event)
-        if np.any(~np.isin(event, (0, 1))):
-            raise DataError(
-                f"column {self.event!r}: rows {_rows(~np.isin(event, (0, 1)))} must be 0 or 1"
-            )
-        if event.sum() == 0:
-            raise DataError(f"column {self.event!r} has no events: nothing to fit")
+        outcome = self._check_outcome(data)
 
         self.treatment_levels_ = None
         self.treated_share_ = None
@@ -395,7 +327,7 @@ class BayesianWeibull(Generator):
             for name in needed
             if not isinstance(data[name].dtype, pd.CategoricalDtype)
         }
-        return time, event, treat, self._design(data)
+        return outcome, treat, self._design(data)
 
     def _treatment_codes(self, series: pd.Series) -> np.ndarray:
         if _is_categorical(series):
@@ -445,30 +377,42 @@ class BayesianWeibull(Generator):
 
     @property
     def n_draws_(self) -> int:
-        return int(self.draws_["log_shape"].shape[0])
+        return int(self.draws_[self._effect].shape[0])
 
-    def posterior_log_hr(self) -> np.ndarray:
-        """The posterior draws of the treatment log hazard ratio (chains concatenated)."""
+    def posterior_effect(self) -> np.ndarray:
+        """The posterior draws of the treatment effect on the scale ``effect_scale``
+        (chains concatenated)."""
         self._check_fitted()
         if self.treatment is None:
             raise DataError("the model has no treatment: fit with treatment='<column>'")
-        return self.draws_["log_hr"].copy()
+        return self.draws_[self._effect].copy()
+
+    def _reported(self) -> dict[str, np.ndarray]:
+        """The quantities the summary reports, from ``draws_`` (chains concatenated)."""
+        reported = dict(self._baseline_reported())
+        if self.treatment is not None:
+            reported[self._effect] = self.draws_[self._effect]
+            if self._effect_ratio is not None:
+                reported[self._effect_ratio] = np.exp(self.draws_[self._effect])
+        reported["beta"] = self.draws_["beta"]
+        return reported
+
+    def _summary_names(self) -> list[str]:
+        names = list(self._baseline_reported())
+        if self.treatment is not None:
+            names += [self._effect, *([self._effect_ratio] if self._effect_ratio else [])]
+        if self.terms_:
+            names.append("beta")
+        return names
 
     def summary(self) -> pd.DataFrame:
-        """Posterior mean, SD, 90 % HDI, R-hat and ESS of each parameter (``arviz.summary``).
-
-        Rows: ``shape``, ``scale`` (baseline, in the data's time unit), ``log_hr`` and
-        ``hazard_ratio`` (with a treatment) and ``beta[term]`` per design column.
-        """
+        """Posterior mean, SD, 90 % HDI, R-hat and ESS of each reported quantity
+        (``arviz.summary``): the baseline parameters in the data's units, the treatment
+        effect (and its exponential for ratio scales) and ``beta[term]`` per design column."""
         import arviz as az
 
         self._check_fitted()
-        names = ["shape", "scale"]
-        if self.treatment is not None:
-            names += ["log_hr", "hazard_ratio"]
-        if self.terms_:
-            names.append("beta")
-        return az.summary(self._posterior(), var_names=names, hdi_prob=0.9)
+        return az.summary(self._posterior(), var_names=self._summary_names(), hdi_prob=0.9)
 
     def _posterior(self):
         """The posterior as InferenceData (rebuilt from the saved draws after a load)."""
@@ -481,23 +425,34 @@ class BayesianWeibull(Generator):
         def shaped(values: np.ndarray) -> np.ndarray:
             return values.reshape(chains, values.shape[0] // chains, *values.shape[1:])
 
-        posterior = {
-            "shape": shaped(np.exp(self.draws_["log_shape"])),
-            "scale": shaped(np.exp(self.draws_["log_scale"])),
-            "beta": shaped(self.draws_["beta"]),
-        }
-        if self.treatment is not None:
-            posterior["log_hr"] = shaped(self.draws_["log_hr"])
-            posterior["hazard_ratio"] = np.exp(posterior["log_hr"])
-        return az.from_dict(
-            posterior=posterior, coords={"term": self.terms_}, dims={"beta": ["term"]}
-        )
+        posterior = {name: shaped(values) for name, values in self._reported().items()}
+        dims = {name: dims for name, dims in self._dims.items() if name in posterior}
+        return az.from_dict(posterior=posterior, coords=self._coords(), dims=dims)
 
     def _linear_predictor(self, design: np.ndarray, treat: np.ndarray, idx=slice(None)):
         """``eta`` of shape (draws, patients) for the draws ``idx``."""
         beta = self.draws_["beta"][idx]
         eta = beta @ design.T if design.shape[1] else np.zeros((beta.shape[0], design.shape[0]))
-        return eta + self.draws_["log_hr"][idx][:, None] * treat[None, :]
+        return eta + self.draws_[self._effect][idx][:, None] * treat[None, :]
+
+    def _observed(self, data: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Rows, treatment codes and design of observed data (for the predictive checks)."""
+        self._check_fitted()
+        frame = data.reset_index(drop=True)
+        missing = [c for c in self.output_columns_ if c not in frame.columns]
+        if missing:
+            raise DataError(f"the data has no column(s) {', '.join(map(repr, missing))}")
+        for name in self.output_columns_:
+            _check_complete(frame[name], name)
+        treat = (
+            self._treatment_codes_known(frame[self.treatment])
+            if self.treatment is not None
+            else np.zeros(len(frame))
+        )
+        return frame, treat, self._design(frame)
+
+    def _arm_label(self, arm: float):
+        return self.treatment_levels_[int(arm)] if self.treatment_levels_ is not None else int(arm)
 
     # -- virtual patients ------------------------------------------------------------------
 
@@ -508,7 +463,7 @@ class BayesianWeibull(Generator):
         covariates: pd.DataFrame | None = None,
         treatment: Any = None,
     ) -> pd.DataFrame:
-        """Draw virtual patients with uncensored event times.
+        """Draw virtual patients, each with its own posterior draw.
 
         Parameters
         ----------
@@ -518,7 +473,8 @@ class BayesianWeibull(Generator):
             Seed or generator.
         covariates : DataFrame, optional
             ``n_patients`` rows with the covariate columns (e.g. from a copula generator);
-            default: drawn from the Gaussian approximation (see the class Notes).
+            default: drawn from a Gaussian approximation of the training covariates (see
+            the Notes of the model classes).
         treatment : scalar or array-like, optional
             Treatment of each patient (0/1, or the treatment column's levels); a scalar
             applies to all. Default: drawn with the observed treated share.
@@ -526,9 +482,9 @@ class BayesianWeibull(Generator):
         Returns
         -------
         DataFrame
-            The fitted columns in their training order: time (event time, float), event
-            (all 1), treatment and covariates (training dtypes; categoricals as
-            ``pd.Categorical`` with the training levels).
+            The fitted columns in their training order: the outcome (see the model),
+            treatment and covariates (training dtypes; categoricals as ``pd.Categorical``
+            with the training levels).
         """
         self._check_fitted()
         if not isinstance(n_patients, int | np.integer) or n_patients < 0:
@@ -543,13 +499,9 @@ class BayesianWeibull(Generator):
         design = self._design(cov_frame)
         idx = rng.integers(0, self.n_draws_, size=n)
         beta = self.draws_["beta"][idx]
-        eta = np.einsum("ij,ij->i", beta, design) + self.draws_["log_hr"][idx] * treat
-        shape = np.exp(self.draws_["log_shape"][idx])
-        scale = np.exp(self.draws_["log_scale"][idx])
-        # S(t) = exp(-(t / scale)^k e^eta)  =>  t = scale (E e^-eta)^(1/k), E ~ Exp(1)
-        times = scale * (rng.standard_exponential(n) * np.exp(-eta)) ** (1.0 / shape)
+        eta = np.einsum("ij,ij->i", beta, design) + self.draws_[self._effect][idx] * treat
 
-        out = {self.time: times, self.event: np.ones(n, dtype=np.int64)}
+        out = self._draw_outcomes(idx, eta, rng)
         if self.treatment is not None:
             if self.treatment_levels_ is not None:
                 out[self.treatment] = pd.Categorical.from_codes(
@@ -560,8 +512,9 @@ class BayesianWeibull(Generator):
         for name in self.covariate_names_:
             out[name] = cov_frame[name].to_numpy() if name in self.numeric_ else cov_frame[name]
         frame = pd.DataFrame({name: out[name] for name in self.output_columns_})
+        uncast = self._uncast()
         for name, dtype in self.dtypes_.items():
-            if name != self.time and name in frame and name not in self.levels_:
+            if name not in uncast and name in frame and name not in self.levels_:
                 frame[name] = frame[name].astype(dtype)
         return frame
 
@@ -613,111 +566,6 @@ class BayesianWeibull(Generator):
             return self._treatment_codes_known(values.map(str))
         return self._treatment_codes_known(values)
 
-    # -- posterior predictive check --------------------------------------------------------
-
-    def ppc_km(
-        self,
-        data: pd.DataFrame,
-        n_draws: int = 100,
-        times: np.ndarray | None = None,
-        rng: int | np.random.Generator | None = 0,
-        level: float = 0.90,
-    ) -> PosteriorPredictiveKM:
-        """Compare the observed Kaplan-Meier curve of each arm with posterior predictions.
-
-        Parameters
-        ----------
-        data : DataFrame
-            Observed data with the fitted columns (usually the training data).
-        n_draws : int
-            Number of posterior draws (without replacement when possible).
-        times : array-like, optional
-            Time grid; default 20 points evenly spaced up to the 90th percentile of the
-            observed times.
-        rng : int or numpy.random.Generator
-            Seed or generator of the draws and of the replicated data sets.
-        level : float
-            Coverage of the bands.
-
-        Returns
-        -------
-        PosteriorPredictiveKM
-            The observed KM, the band of the model survival curve averaged over the arm's
-            observed covariates, the band of replicated-data KM curves, and the share of
-            grid points inside the latter.
-        """
-        from lifelines import KaplanMeierFitter
-
-        self._check_fitted()
-        rng = np.random.default_rng(rng)
-        frame = data.reset_index(drop=True)
-        observed = _numeric(frame[self.time], self.time)
-        events = _numeric(frame[self.event], self.event)
-        design = self._design(frame)
-        treat = (
-            self._treatment_codes_known(frame[self.treatment])
-            if self.treatment is not None
-            else np.zeros(len(frame))
-        )
-        grid = (
-            np.linspace(0, np.quantile(observed, 0.9), 21)[1:]
-            if times is None
-            else np.asarray(times, dtype=float)
-        )
-        idx = rng.choice(self.n_draws_, size=n_draws, replace=n_draws > self.n_draws_)
-        shape = np.exp(self.draws_["log_shape"][idx])[:, None, None]
-        scale = np.exp(self.draws_["log_scale"][idx])[:, None, None]
-        eta = self._linear_predictor(design, treat, idx)  # (draws, patients)
-        tails = (1 - level) / 2
-        rows = []
-        for arm in np.unique(treat):
-            members = treat == arm
-            km = KaplanMeierFitter().fit(observed[members], events[members])
-            km_values = km.survival_function_at_times(grid).to_numpy()
-            # model survival curves S(t | x_i), averaged over the arm's patients
-            cum = (grid[None, None, :] / scale) ** shape * np.exp(eta[:, members])[:, :, None]
-            curves = np.exp(-cum).mean(axis=1)  # (draws, grid)
-            # replicated data sets: event times from each draw, censoring as observed
-            n_arm = int(members.sum())
-            e = rng.standard_exponential((n_draws, n_arm))
-            t_rep = scale[:, :, 0] * (e * np.exp(-eta[:, members])) ** (1 / shape[:, :, 0])
-            c_rep = _censoring_sampler(observed[members], events[members])(rng, (n_draws, n_arm))
-            replicated = np.array(
-                [
-                    KaplanMeierFitter()
-                    .fit(np.minimum(t_rep[d], c_rep[d]), (t_rep[d] <= c_rep[d]).astype(int))
-                    .survival_function_at_times(grid)
-                    .to_numpy()
-                    for d in range(n_draws)
-                ]
-            )
-            lower, upper = np.quantile(replicated, [tails, 1 - tails], axis=0)
-            curve_lower, curve_upper = np.quantile(curves, [tails, 1 - tails], axis=0)
-            label = (
-                self.treatment_levels_[int(arm)] if self.treatment_levels_ is not None else int(arm)
-            )
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "arm": label,
-                        "time": grid,
-                        "km": km_values,
-                        "curve_lower": curve_lower,
-                        "curve_upper": curve_upper,
-                        "lower": lower,
-                        "upper": upper,
-                        "inside": (km_values >= lower - 1e-12) & (km_values <= upper + 1e-12),
-                    }
-                )
-            )
-        table = pd.concat(rows, ignore_index=True)
-        return PosteriorPredictiveKM(
-            table=table,
-            share_inside=float(table["inside"].mean()),
-            level=level,
-            n_draws=int(n_draws),
-        )
-
     def _treatment_codes_known(self, series: pd.Series) -> np.ndarray:
         if self.treatment_levels_ is not None:
             labels = series.astype(object).map(str)
@@ -739,7 +587,7 @@ class BayesianWeibull(Generator):
         return {
             "draws": dict(self.draws_),
             "n_chains": self.n_chains_,
-            "time_scale": self.time_scale_,
+            **self._model_state(),
             "terms": list(self.terms_),
             "covariate_names": list(self.covariate_names_),
             "numeric": {name: dict(spec) for name, spec in self.numeric_.items()},
@@ -754,10 +602,10 @@ class BayesianWeibull(Generator):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.draws_ = {name: np.asarray(values) for name, values in state["draws"].items()}
-        n_draws = len(self.draws_["log_shape"])  # beta may have no terms at all
+        n_draws = len(self.draws_[self._effect])  # beta may have no terms at all
         self.draws_["beta"] = self.draws_["beta"].reshape(n_draws, len(state["terms"]))
         self.n_chains_ = int(state["n_chains"])
-        self.time_scale_ = float(state["time_scale"])
+        self._set_model_state(state)
         self.terms_ = list(state["terms"])
         self.covariate_names_ = list(state["covariate_names"])
         self.numeric_ = dict(state["numeric"])
@@ -809,26 +657,6 @@ def _diagnostics(idata, names: list[str], sampler: str, az) -> dict[str, Any]:
     result["warnings"] = failed
     result["converged"] = not failed
     return result
-
-
-def _censoring_sampler(observed: np.ndarray, events: np.ndarray):
-    """Draw censoring times from the reverse Kaplan-Meier estimate of the censoring
-    distribution; its mass beyond the last observed time is put at that time (end of
-    follow-up)."""
-    from lifelines import KaplanMeierFitter
-
-    fitter = KaplanMeierFitter().fit(observed, 1 - events)
-    timeline = fitter.survival_function_.index.to_numpy()
-    survival = fitter.survival_function_.iloc[:, 0].to_numpy()
-    last = float(observed.max())
-
-    def draw(rng: np.random.Generator, size: tuple[int, ...]) -> np.ndarray:
-        u = rng.random(size)
-        # the first time at which G(t) <= u: G is non-increasing, so search on -G
-        pos = np.searchsorted(-survival, -u, side="left")
-        return np.where(pos < len(timeline), timeline[np.minimum(pos, len(timeline) - 1)], last)
-
-    return draw
 
 
 def _is_categorical(series: pd.Series) -> bool:
