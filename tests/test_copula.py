@@ -15,6 +15,10 @@ Tolerances are Monte Carlo standard errors of the comparison, which has two sour
 noise: the fitted generator estimates the distribution from ``N_TRAIN`` rows and its
 output is a sample of ``N_SYNTH`` rows, so a proportion's SE is
 ``sqrt(p (1 - p) (1 / N_TRAIN + 1 / N_SYNTH))``; assertions use 4 SE.
+
+Integer columns have a second reference: a count with a point mass and heaped values whose
+probability mass function is known in closed form (see ``_heaped_pmf``), and a smooth
+integer ``round(50 + 10 z)``, joined by a Gaussian copula with latent correlation 0.5.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import pytest
 from scipy import stats
 
 from generators.base import REGISTRY, load
-from generators.copula import Z_GRID, GaussianCopula
+from generators.copula import WINDOWS, Z_GRID, GaussianCopula, _latent_kernel_quantiles
 from trials.exceptions import DataError
 
 N_TRAIN = 10_000
@@ -359,3 +363,176 @@ def test_constant_and_boolean_columns(rng):
     assert (sample["site"] == "A").all()
     assert (sample["dose"] == 10.0).all()
     assert 0.2 < sample["smoker"].mean() < 0.4
+
+
+# -- integer columns: latent kernel, lattice, cross-validated window ----------------------
+
+ATOM = 0.15  # P(count = 0)
+HEAP = 0.5  # share of counts k >= 3 recorded as the nearest multiple of 5
+N_COUNTS = 5_000
+RHO_COUNTS = 0.5
+
+
+def _heaped_pmf() -> np.ndarray:
+    """Mass function on 0, 1, ..., of a count that is 0 with probability ``ATOM`` and
+    otherwise ``k = 1 + round(G)``, ``G ~ Gamma(3, scale=8)``, recorded as
+    ``5 * round(k / 5)`` with probability ``HEAP`` when ``k >= 3``."""
+    k = np.arange(1, 400)
+    gamma = stats.gamma(3, scale=8)
+    base = gamma.cdf(k - 0.5) - gamma.cdf(k - 1.5)
+    heaped = np.where(k >= 3, 5 * np.round(k / 5), k).astype(np.int64)
+    pmf = np.zeros(405)
+    pmf[0] = ATOM
+    np.add.at(pmf, k, (1 - ATOM) * (1 - HEAP) * base)
+    np.add.at(pmf, heaped, (1 - ATOM) * HEAP * base)
+    return pmf / pmf.sum()  # the mass beyond 400 (< 1e-15) is dropped
+
+
+HEAPED_PMF = _heaped_pmf()
+
+
+def _heaped_counts(u: np.ndarray) -> np.ndarray:
+    """The count with mass function ``HEAPED_PMF`` at uniform ``u`` (quantile transform)."""
+    return np.searchsorted(np.cumsum(HEAPED_PMF), u, side="right").astype(np.int64)
+
+
+def _smooth_scores(z: np.ndarray) -> np.ndarray:
+    return np.round(50 + 10 * z).astype(np.int64)
+
+
+def _counts_frame(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    corr = np.array([[1.0, RHO_COUNTS], [RHO_COUNTS, 1.0]])
+    z = rng.standard_normal((n, 2)) @ np.linalg.cholesky(corr).T
+    return pd.DataFrame(
+        {"nodes": _heaped_counts(stats.norm.cdf(z[:, 0])), "score": _smooth_scores(z[:, 1])}
+    )
+
+
+@pytest.fixture(scope="module")
+def counts() -> pd.DataFrame:
+    return _counts_frame(N_COUNTS, np.random.default_rng(20261124))
+
+
+@pytest.fixture(scope="module")
+def counts_copula(counts) -> GaussianCopula:
+    return GaussianCopula().fit(counts)
+
+
+@pytest.fixture(scope="module")
+def counts_synthetic(counts_copula) -> pd.DataFrame:
+    return counts_copula.sample(N_SYNTH, rng=8)
+
+
+def test_point_mass_and_heaping_reproduced(counts, counts_copula, counts_synthetic):
+    nodes = counts_synthetic["nodes"].to_numpy()
+    kinds = {m["name"]: m["kind"] for m in counts_copula.marginals_}
+    assert kinds == {"nodes": "integer", "score": "integer"}
+    assert nodes.min() >= counts["nodes"].min()
+    assert nodes.max() <= counts["nodes"].max()
+    # the point mass at 0
+    assert abs((nodes == 0).mean() - ATOM) < 4 * _se_proportion(ATOM, N_COUNTS)
+    # heaping: the share of multiples of 5 among positive counts (about 0.60, against
+    # about 0.2 for a smooth count); the smoothing bias is well within the 4 SE
+    positive = HEAPED_PMF[1:].sum()
+    p5 = HEAPED_PMF[5::5].sum() / positive
+    synthetic = nodes[nodes > 0]
+    se = math.sqrt(p5 * (1 - p5) * (1 / (N_COUNTS * positive) + 1 / len(synthetic)))
+    assert abs((synthetic % 5 == 0).mean() - p5) < 4 * se
+    # the largest atom above zero, at 20
+    assert abs((nodes == 20).mean() - HEAPED_PMF[20]) < 4 * _se_proportion(HEAPED_PMF[20], N_COUNTS)
+
+
+def test_integer_dependence_recovered(counts_copula, counts, counts_synthetic):
+    # latent correlation: the polyserial correction of the tied normal scores
+    assert abs(counts_copula.correlation_[0, 1] - RHO_COUNTS) < 4 * 1.1 / math.sqrt(N_COUNTS)
+    # Spearman correlation of the counts, against 10^6 draws of the true model (MC SE
+    # about 0.001); the SE of a sample Spearman correlation is below 1 / sqrt(n)
+    truth = _counts_frame(1_000_000, np.random.default_rng(5))
+    expected = stats.spearmanr(truth["nodes"], truth["score"]).statistic
+    observed = stats.spearmanr(counts_synthetic["nodes"], counts_synthetic["score"]).statistic
+    assert abs(observed - expected) < 4 * math.sqrt(1 / N_COUNTS + 1 / N_SYNTH) + 0.004
+
+
+def _squared_cdf_error(column: np.ndarray, smoothing, truth_cdf: np.ndarray) -> tuple[float, float]:
+    """Sum over the lattice 0, 1, ... of (fitted CDF - true CDF)**2, and the window used."""
+    copula = GaussianCopula(smoothing=smoothing).fit(pd.DataFrame({"v": column}))
+    marginal = copula.marginals_[0]
+    edges = np.arange(len(truth_cdf)) + 0.5
+    q = marginal["quantiles"]
+    fitted = np.where(
+        edges < q[0],
+        0.0,
+        np.where(edges >= q[-1], 1.0, stats.norm.cdf(np.interp(edges, q, Z_GRID))),
+    )
+    return float(np.sum((fitted - truth_cdf) ** 2)), marginal["window"]
+
+
+@pytest.mark.parametrize("shape", ["heaped", "smooth"])
+def test_cross_validated_window_is_near_the_oracle(shape):
+    """The window chosen by cross-validation does about as well as the best of WINDOWS
+    judged against the true distribution (the oracle), for a rough and a smooth column."""
+    rng = np.random.default_rng(31 if shape == "heaped" else 32)
+    if shape == "heaped":
+        column, pmf = _heaped_counts(rng.random(2000)), HEAPED_PMF
+    else:
+        column = _smooth_scores(rng.standard_normal(2000))
+        grid = np.arange(101)
+        pmf = stats.norm.cdf(grid + 0.5, 50, 10) - stats.norm.cdf(grid - 0.5, 50, 10)
+    truth = np.cumsum(pmf)
+    errors = {w: _squared_cdf_error(column, w, truth)[0] for w in WINDOWS}
+    error, window = _squared_cdf_error(column, None, truth)
+    assert error <= 1.25 * min(errors.values())
+    # a heaped count is smoothed little; a smooth one much more
+    assert window <= 1.0 if shape == "heaped" else window >= 4.0
+
+
+def test_latent_kernel_quantiles_by_quadrature(rng):
+    """``Q(z) = E Q_n(Phi(z + tau e))`` against a direct numerical integration over ``e``."""
+    values = np.sort(np.concatenate([np.zeros(40), rng.poisson(6, 160)])).astype(float)
+    levels, counts = np.unique(values, return_counts=True)
+    z = np.linspace(-3, 3, 13)
+    e = np.linspace(-9, 9, 360_001)
+    weights = stats.norm.pdf(e) * (e[1] - e[0])
+    cumulative = np.cumsum(counts) / counts.sum()
+    for window in (0.5, 4.0):
+        tau = window / math.sqrt(len(values))
+        p = stats.norm.cdf(z[:, None] + tau * e[None, :])
+        step = levels[np.minimum(np.searchsorted(cumulative, p, side="left"), len(levels) - 1)]
+        expected = step @ weights
+        np.testing.assert_allclose(
+            _latent_kernel_quantiles(levels, counts, window, z), expected, atol=2e-3
+        )
+
+
+def test_lattice_of_the_observed_precision(rng):
+    # tumour sizes recorded to 10 mm: 20 levels, all multiples of 10
+    sizes = 10 * np.clip(np.round(rng.gamma(4, 2.5, 800)), 1, 20).astype(np.int64)
+    data = pd.DataFrame({"size": sizes, "age": np.round(rng.normal(60, 9, 800)).astype(np.int64)})
+    copula = GaussianCopula().fit(data)
+    assert copula.marginals_[0]["step"] == 10
+    assert copula.marginals_[1]["step"] == 1
+    sample = copula.sample(5000, rng=rng)
+    assert (sample["size"] % 10 == 0).all()
+    assert sample["size"].between(sizes.min(), sizes.max()).all()
+    values = copula.latent_values("size", np.linspace(-6, 6, 101))
+    assert set(np.unique(values)) <= set(range(10, 210, 10))
+    given = copula.sample(200, rng=rng, conditions={"size": 50})
+    assert (given["size"] == 50).all()
+    with pytest.raises(DataError, match="plus a multiple of 10"):
+        copula.sample(10, rng=rng, conditions={"size": 55})
+
+
+def test_integer_smoothing_options(counts, counts_copula):
+    fixed = GaussianCopula(columns=["nodes"], smoothing=2.0).fit(counts)
+    assert fixed.marginals_[0]["window"] == 2.0
+    # smoothing=0: interpolated order statistics, then rounding: the empirical heaping
+    raw = GaussianCopula(columns=["nodes"], smoothing=0).fit(counts)
+    assert raw.marginals_[0]["window"] == 0.0
+    nodes = raw.sample(N_SYNTH, rng=9)["nodes"]
+    observed = counts["nodes"]
+    p = (observed == 20).mean()
+    assert abs((nodes == 20).mean() - p) < 4 * math.sqrt(p * (1 - p) / N_SYNTH)
+    # a generator saved before the lattice step was stored samples with step 1
+    old = GaussianCopula().fit(counts)
+    del old.marginals_[0]["step"]
+    pd.testing.assert_frame_equal(old.sample(500, rng=10), counts_copula.sample(500, rng=10))
