@@ -1,4 +1,4 @@
-"""Outcome analysis of a single-arm trial against external (or synthetic) controls.
+"""Outcome analysis of a single-arm trial against external controls.
 
 The trial patients are compared with external patients made to resemble them by a
 propensity-score adjustment (:mod:`analysis.propensity`):
@@ -13,11 +13,8 @@ propensity-score adjustment (:mod:`analysis.propensity`):
   weights as known, Austin 2016);
 * the E-value and a tipping-point grid (:mod:`analysis.evalue`).
 
-A **synthetic control arm** (:func:`synthetic_control_comparison`) replaces the external
-patients by virtual patients that a generator fitted on them draws conditionally on each
-trial patient's covariates. Generated patients add no information: the interval comes
-from a bootstrap over the *real* external (and trial) patients that refits the generator
-in every resample, never from the model's standard error on the generated arm.
+The stratified bootstrap is :func:`analysis.bootstrap.bootstrap`; a synthetic (generated)
+control arm is compared with the trial in :mod:`analysis.synthetic_control`.
 
 Assumptions: no unmeasured confounding given the covariates (what the E-value probes);
 positivity (every trial patient has comparable external patients: checked); the same
@@ -44,7 +41,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -53,6 +50,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.balance import Balance, balance_table, overlap_summary
+from analysis.bootstrap import BootstrapResult, bootstrap
 from analysis.evalue import EValue, TippingPoint, e_value, tipping_point
 from analysis.propensity import (
     Method,
@@ -61,19 +59,14 @@ from analysis.propensity import (
     estimate_weights,
     fit_propensity,
 )
-from trials.exceptions import DataError, SimulationWarning
+from trials.exceptions import DataError
 
 __all__ = [
-    "BootstrapResult",
     "DifferenceResult",
     "ExternalControlAnalysis",
-    "SyntheticControlResult",
     "WeightedCoxResult",
     "WeightedKaplanMeier",
     "analyse_external_control",
-    "bootstrap",
-    "synthetic_control_arm",
-    "synthetic_control_comparison",
     "weighted_cox",
     "weighted_difference",
     "weighted_kaplan_meier",
@@ -488,122 +481,6 @@ def weighted_difference(
     )
 
 
-# ----------------------------------------------------------------------------- bootstrap
-@dataclass(frozen=True)
-class BootstrapResult:
-    """Bootstrap distribution of an estimate (log hazard ratio or difference).
-
-    Attributes
-    ----------
-    estimates : ndarray
-        One per successful resample.
-    n_resamples : int
-        Resamples drawn.
-    n_failed : int
-        Resamples where the estimate could not be computed (e.g. no overlap, no event);
-        they are left out, which the interval's reader should know when it is not 0.
-    level : float
-    seed : object
-        The seed given (recorded for reproducibility).
-    """
-
-    estimates: np.ndarray
-    n_resamples: int
-    n_failed: int
-    level: float
-    seed: object = None
-
-    @property
-    def se(self) -> float:
-        return float(np.std(self.estimates, ddof=1))
-
-    def conf_int(self, level: float | None = None) -> tuple[float, float]:
-        """Percentile interval of the estimates (on their scale)."""
-        level = self.level if level is None else level
-        _z(level)
-        low, high = np.quantile(self.estimates, [(1 - level) / 2, (1 + level) / 2])
-        return float(low), float(high)
-
-
-def bootstrap(
-    statistic: Callable[[pd.DataFrame, np.random.Generator], float],
-    data: pd.DataFrame,
-    groups: np.ndarray,
-    *,
-    n_resamples: int = 200,
-    rng: int | np.random.Generator | None = 0,
-    level: float = 0.95,
-) -> BootstrapResult:
-    """Stratified bootstrap: resample patients with replacement within each group.
-
-    Parameters
-    ----------
-    statistic : callable
-        ``statistic(resample, rng) -> float``; it re-estimates everything (propensity
-        model, weights, generator). A :class:`~trials.exceptions.DataError` marks the
-        resample as failed.
-    data : DataFrame
-        The patients (index is reset in each resample).
-    groups : array of bool
-        The strata (trial / external): each keeps its size.
-    n_resamples : int, default 200
-    rng : int or Generator
-        Seed; resample ``b`` uses the ``b``-th child stream, so a seed gives one result.
-    level : float, default 0.95
-
-    Returns
-    -------
-    BootstrapResult
-
-    Raises
-    ------
-    DataError
-        If every resample fails.
-
-    Warns
-    -----
-    SimulationWarning
-        If more than 5 % of the resamples fail.
-    """
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 2:
-        raise ValueError(f"n_resamples must be an integer >= 2, got {n_resamples!r}")
-    _z(level)
-    seed = rng if isinstance(rng, int | None) else "Generator"
-    generator = np.random.default_rng(rng)
-    groups = np.asarray(groups, dtype=bool)
-    strata = [np.flatnonzero(groups), np.flatnonzero(~groups)]
-    estimates = []
-    n_failed = 0
-    for child in generator.spawn(n_resamples):
-        rows = np.concatenate([child.choice(s, size=s.size, replace=True) for s in strata])
-        resample = data.iloc[rows].reset_index(drop=True)
-        try:
-            value = statistic(resample, child)
-        except DataError:
-            n_failed += 1
-            continue
-        if not np.isfinite(value):
-            n_failed += 1
-            continue
-        estimates.append(value)
-    if not estimates:
-        raise DataError(f"all {n_resamples} bootstrap resamples failed")
-    if n_failed > 0.05 * n_resamples:
-        warnings.warn(
-            f"{n_failed} of {n_resamples} bootstrap resamples failed and were left out; "
-            "the bootstrap interval may be too narrow",
-            SimulationWarning,
-            stacklevel=2,
-        )
-    return BootstrapResult(
-        estimates=np.asarray(estimates),
-        n_resamples=n_resamples,
-        n_failed=n_failed,
-        level=level,
-        seed=seed,
-    )
-
-
 # ----------------------------------------------------------------------------- the analysis
 @dataclass(frozen=True)
 class ExternalControlAnalysis:
@@ -878,239 +755,4 @@ def analyse_external_control(
         tipping=tipping,
         level=level,
         notes=tuple(notes),
-    )
-
-
-# ----------------------------------------------------------------------------- synthetic arm
-def synthetic_control_arm(
-    generator,
-    trial: pd.DataFrame,
-    covariates: Sequence[str],
-    *,
-    n_per_patient: int = 5,
-    pool_size: int | None = None,
-    rng: int | np.random.Generator | None = None,
-) -> pd.DataFrame:
-    """Virtual control patients drawn from a generator near each trial patient's covariates.
-
-    A pool of ``pool_size`` virtual patients is drawn from the generator; each trial
-    patient takes the ``n_per_patient`` virtual patients with the same categories and the
-    nearest numeric covariates (Euclidean distance after dividing each by its standard
-    deviation in the pool). This approximates sampling the generator conditionally on the
-    trial patient's covariates, for any generator.
-
-    Parameters
-    ----------
-    generator : Generator
-        Fitted on the external patients (covariates and outcome columns).
-    trial : DataFrame
-        The trial patients.
-    covariates : sequence of str
-    n_per_patient : int, default 5
-    pool_size : int, optional
-        Default ``max(10_000, 20 * n_per_patient * len(trial))``.
-    rng : int or Generator
-
-    Returns
-    -------
-    DataFrame
-        ``n_per_patient * len(trial)`` virtual patients with ``trial_row`` (the trial
-        patient's position) and ``distance`` (standardized distance to them).
-
-    Raises
-    ------
-    DataError
-        If the pool holds too few virtual patients with a trial patient's categories.
-    """
-    from scipy.spatial import cKDTree
-
-    rng = np.random.default_rng(rng)
-    size = pool_size or max(10_000, 20 * n_per_patient * len(trial))
-    pool = generator.sample(size, rng=rng).dropna().reset_index(drop=True)
-    numeric = [c for c in covariates if pd.api.types.is_numeric_dtype(trial[c])
-               and not isinstance(trial[c].dtype, pd.CategoricalDtype)]
-    categorical = [c for c in covariates if c not in numeric]
-    scale = pool[numeric].astype(float).std().replace(0.0, 1.0) if numeric else None
-    cells = _cells(trial, categorical)
-    pool_cells = _cells(pool, categorical)
-    frames = []
-    positions = np.arange(len(trial))
-    for cell in [None] if cells is None else cells.unique():
-        mine = positions if cell is None else positions[(cells == cell).to_numpy()]
-        candidates = pool if cell is None else pool[(pool_cells == cell).to_numpy()]
-        if len(candidates) < n_per_patient:
-            raise DataError(
-                f"the generator drew {len(candidates)} virtual patients with "
-                f"{dict(zip(categorical, cell.split('|'), strict=True))} in a pool of {size}; "
-                f"{n_per_patient} are needed per trial patient (increase pool_size)"
-            )
-        if numeric:
-            tree = cKDTree(candidates[numeric].to_numpy(float) / scale.to_numpy())
-            points = trial.iloc[mine][numeric].to_numpy(float) / scale.to_numpy()
-            distance, index = tree.query(points, k=n_per_patient)
-            distance = distance.reshape(len(mine), n_per_patient)
-            index = index.reshape(len(mine), n_per_patient)
-        else:
-            index = np.vstack([rng.choice(len(candidates), n_per_patient, replace=False)
-                               for _ in mine])
-            distance = np.zeros(index.shape)
-        chosen = candidates.iloc[index.ravel()].reset_index(drop=True)
-        chosen.insert(0, "trial_row", np.repeat(mine, n_per_patient))
-        chosen["distance"] = distance.ravel()
-        frames.append(chosen)
-    return pd.concat(frames, ignore_index=True).sort_values("trial_row", kind="stable")
-
-
-def _cells(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series | None:
-    """The combination of the categorical columns' values, as one text per row."""
-    if not columns:
-        return None
-    out = frame[columns[0]].astype(str)
-    for name in columns[1:]:
-        out = out + "|" + frame[name].astype(str)
-    return out.reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class SyntheticControlResult:
-    """A single-arm trial against a generated (synthetic) control arm.
-
-    Attributes
-    ----------
-    log_hr : float
-        Cox estimate, trial / synthetic (unweighted; the generated arm's size only reduces
-        Monte Carlo noise).
-    bootstrap : BootstrapResult
-        Over the real trial and real external patients, refitting the generator.
-    n_trial, n_external, n_generated : int
-        Real trial patients, real external patients the generator learned from, and
-        generated patients in the synthetic arm.
-    generator : str
-        The generator's kind.
-    mean_distance : float
-        Mean standardized distance between a trial patient and their virtual controls.
-    notes : tuple of str
-        What the reader must know, in words.
-    """
-
-    log_hr: float
-    bootstrap: BootstrapResult
-    n_trial: int
-    n_external: int
-    n_generated: int
-    generator: str
-    mean_distance: float
-    notes: tuple[str, ...]
-
-    @property
-    def hazard_ratio(self) -> float:
-        return math.exp(self.log_hr)
-
-    def conf_int(self, level: float | None = None) -> tuple[float, float]:
-        """Bootstrap percentile interval of the hazard ratio (the only interval given)."""
-        low, high = self.bootstrap.conf_int(level)
-        return math.exp(low), math.exp(high)
-
-    def summary(self) -> pd.DataFrame:
-        low, high = self.conf_int()
-        return pd.DataFrame({
-            "hazard_ratio": [self.hazard_ratio], "conf_low": [low], "conf_high": [high],
-            "n_trial": [self.n_trial], "n_external_real": [self.n_external],
-            "n_generated": [self.n_generated], "generator": [self.generator],
-        })
-
-
-def synthetic_control_comparison(
-    data: pd.DataFrame,
-    *,
-    treatment: str,
-    covariates: Sequence[str],
-    time: str,
-    event: str,
-    generator: str = "copula",
-    n_per_patient: int = 5,
-    n_resamples: int = 100,
-    rng: int | np.random.Generator | None = 0,
-    level: float = 0.95,
-) -> SyntheticControlResult:
-    """Compare the trial with a synthetic control arm, with inference on the real sizes.
-
-    A generator of kind ``generator`` (its default configuration) is fitted on the
-    external patients' covariates, time and event; :func:`synthetic_control_arm` draws
-    ``n_per_patient`` virtual patients for each trial patient; the Cox hazard ratio
-    compares the trial with them. The interval is a percentile bootstrap that resamples
-    the real trial and the real external patients and refits the generator in every
-    resample, so its width reflects the number of real external patients, whatever the
-    number generated.
-
-    Parameters
-    ----------
-    data : DataFrame
-        Trial and external patients, harmonised.
-    treatment, covariates, time, event : str
-        As in :func:`analyse_external_control`.
-    generator : str, default "copula"
-        A registered generator kind (:data:`generators.base.REGISTRY`).
-    n_per_patient : int, default 5
-    n_resamples : int, default 100
-    rng : int or Generator
-    level : float, default 0.95
-
-    Returns
-    -------
-    SyntheticControlResult
-
-    Notes
-    -----
-    Drawing the synthetic arm at the trial patients' covariates makes it match the
-    trial's covariate distribution by construction (a g-computation of the control
-    outcome), so the comparison rests on the generator's model of the outcome given the
-    covariates (for the copula: Gaussian dependence) as well as on no unmeasured
-    confounding.
-    """
-    import generators  # noqa: F401  (registers the generators)
-    from generators.base import REGISTRY
-
-    if generator not in REGISTRY:
-        raise DataError(f"unknown generator {generator!r} (known: {', '.join(sorted(REGISTRY))})")
-    cls = REGISTRY[generator]
-    treated = data[treatment].to_numpy(dtype=float) == 1
-    columns = [*covariates, time, event]
-
-    def estimate(frame: pd.DataFrame, child: np.random.Generator) -> tuple[float, pd.DataFrame]:
-        is_trial = frame[treatment].to_numpy(dtype=float) == 1
-        model = cls().fit(frame.loc[~is_trial, columns].reset_index(drop=True))
-        trial = frame.loc[is_trial].reset_index(drop=True)
-        virtual = synthetic_control_arm(model, trial, covariates, n_per_patient=n_per_patient,
-                                        rng=child)
-        t = np.concatenate([trial[time].to_numpy(float), virtual[time].to_numpy(float)])
-        e = np.concatenate([trial[event].to_numpy(float), virtual[event].to_numpy(float)])
-        if not ((t > 0).all() and np.isin(e, (0.0, 1.0)).all()):
-            raise DataError("the generator produced invalid times or events")
-        arm = np.arange(t.size) < len(trial)
-        return _cox_log_hr(t, e, arm, np.ones(t.size)), virtual
-
-    point_rng, boot_rng = np.random.default_rng(rng).spawn(2)
-    log_hr, virtual = estimate(data, point_rng)
-    boot = bootstrap(lambda frame, child: estimate(frame, child)[0], data, treated,
-                     n_resamples=n_resamples, rng=boot_rng, level=level)
-    n_trial, n_external = int(treated.sum()), int((~treated).sum())
-    notes = (
-        f"The synthetic control arm holds {len(virtual)} patients generated by a {generator} "
-        f"model fitted on {n_external} real external patients ({n_per_patient} per trial "
-        "patient, the nearest to the trial patient's covariates in a large generated pool).",
-        "Generated patients add no information: the confidence interval is a bootstrap over "
-        f"the {n_trial} real trial and {n_external} real external patients that refits the "
-        "generator in every resample, so it reflects the real external sample size; the Cox "
-        "model's standard error on the generated arm is not used.",
-    )
-    return SyntheticControlResult(
-        log_hr=log_hr,
-        bootstrap=boot,
-        n_trial=n_trial,
-        n_external=n_external,
-        n_generated=len(virtual),
-        generator=generator,
-        mean_distance=float(virtual["distance"].mean()),
-        notes=notes,
     )

@@ -64,9 +64,9 @@ from analysis.borrowing import (
     PowerPrior,
     RobustMAP,
     calibrate_threshold,
-    fit_pymc,
     posterior_effect,
 )
+from analysis.borrowing_pymc import fit_pymc
 from analysis.procova import COV_TYPES, ols_hc
 from trials.engine import replicate_generator
 from trials.exceptions import DesignError

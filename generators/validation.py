@@ -17,8 +17,13 @@ Four questions, each answered against a reference computed on the real data alon
   well as one trained on real training patients (train on synthetic, test on real)?
 
 The holdout and privacy comparisons are meaningful only if the generator never saw the
-holdout rows: fit the generator on the first part of :func:`split_holdout` (same
-``holdout_fraction`` and ``rng``), or pass the rows it did not see as ``holdout``.
+holdout rows: fit the generator on the first part of :func:`~generators.holdout.split_holdout`
+(same ``holdout_fraction`` and ``rng``), or pass the rows it did not see as ``holdout``.
+
+:func:`validate_cohort` answers the four questions and returns a :class:`CohortValidation`;
+the column-shape and pair-trend scores are computed in :mod:`generators.fidelity`, the
+distances in :mod:`generators.privacy` (which also holds
+:func:`~generators.privacy.similarity_filter`), the split in :mod:`generators.holdout`.
 
 References
 ----------
@@ -38,29 +43,41 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 
+from generators.fidelity import _fidelity, column_shape_score, pair_trend_score
+from generators.holdout import (
+    RNG,
+    _categorical_columns,
+    _check_frames,
+    _split_rows,
+    split_holdout,
+)
+from generators.privacy import (
+    CLOSE_QUANTILE,
+    _Encoding,
+    _membership_auc,
+    _nearest,
+    _nndr,
+    similarity_filter,
+)
 from trials.exceptions import ConvergenceWarning, DataError, InsilicoWarning
 
 __all__ = [
     "CohortValidation",
     "UtilityComparison",
+    "validate_cohort",
+    # defined elsewhere, importable from here as before the split
     "column_shape_score",
     "pair_trend_score",
     "similarity_filter",
     "split_holdout",
-    "total_variation_distance",
-    "validate_cohort",
 ]
 
-#: Quantile of the holdout-to-training distances below which a virtual row counts as close.
-CLOSE_QUANTILE = 0.05
 #: Folds of the detection cross-validation (fewer when a class has fewer rows).
 N_FOLDS = 5
 #: Ridge penalty of the Cox models of the utility comparison.
@@ -74,8 +91,6 @@ SURVIVAL_FIELDS = (
     "hazard_ratio_lower",
     "hazard_ratio_upper",
 )
-
-RNG = int | np.random.Generator | None
 
 
 # -- result objects -----------------------------------------------------------------------
@@ -287,253 +302,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float | np.floating):
         return None if not math.isfinite(value) else float(value)
     return value
-
-
-# -- fidelity building blocks -------------------------------------------------------------
-
-
-def total_variation_distance(real: ArrayLike, virtual: ArrayLike) -> float:
-    """Total variation distance of the empirical distributions of two categorical samples.
-
-    ``TVD = 1/2 * sum_k |p_real(k) - p_virtual(k)|`` over the union of the categories.
-    """
-    codes, n_levels = _joint_codes(
-        np.asarray(real, dtype=object), np.asarray(virtual, dtype=object)
-    )
-    return _tvd_codes(codes[0], codes[1], n_levels)
-
-
-def column_shape_score(real: ArrayLike, virtual: ArrayLike, *, categorical: bool) -> float:
-    """Similarity of one column's marginal distributions, in [0, 1].
-
-    ``1 - D`` with ``D`` the two-sample Kolmogorov–Smirnov statistic for a numeric column
-    (SDMetrics' ``KSComplement``), ``1 - TVD`` for a categorical one (``TVComplement``).
-    """
-    if categorical:
-        return 1.0 - total_variation_distance(real, virtual)
-    r = np.asarray(real, dtype=float)
-    v = np.asarray(virtual, dtype=float)
-    return 1.0 - float(stats.ks_2samp(r, v, method="asymp").statistic)
-
-
-def pair_trend_score(
-    real: pd.DataFrame,
-    virtual: pd.DataFrame,
-    columns: tuple[str, str],
-    *,
-    categorical: Sequence[str] = (),
-) -> float:
-    """Similarity of the relation of two columns, in [0, 1].
-
-    Two numeric columns: ``1 - |r_real - r_virtual| / 2`` with Pearson's ``r``
-    (SDMetrics' ``CorrelationSimilarity``; a constant column has ``r = 0``). Otherwise
-    ``1 - TVD`` of the normalized two-way contingency tables (``ContingencySimilarity``),
-    a numeric column first binned at the quintiles of ``real``.
-    """
-    a, b = columns
-    numeric = [c not in categorical for c in columns]
-    if all(numeric):
-        diff = _pearson(real[a], real[b]) - _pearson(virtual[a], virtual[b])
-        return 1.0 - abs(diff) / 2.0
-    keys = []
-    for col, is_num in zip(columns, numeric, strict=True):
-        r, v = real[col].to_numpy(), virtual[col].to_numpy()
-        if is_num:
-            r, v = _quintile_bins(r, v)
-        codes, n_levels = _joint_codes(r, v)
-        keys.append((codes, n_levels))
-    (ra, va), na = keys[0]
-    (rb, vb), nb = keys[1]
-    return 1.0 - _tvd_codes(ra * nb + rb, va * nb + vb, na * nb)
-
-
-def _pearson(x: pd.Series, y: pd.Series) -> float:
-    x = x.to_numpy(dtype=float) - x.to_numpy(dtype=float).mean()
-    y = y.to_numpy(dtype=float) - y.to_numpy(dtype=float).mean()
-    denominator = math.sqrt(float(x @ x) * float(y @ y))
-    return float(x @ y) / denominator if denominator > 0 else 0.0
-
-
-def _quintile_bins(real: np.ndarray, virtual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    edges = np.unique(np.quantile(real.astype(float), [0.2, 0.4, 0.6, 0.8]))
-    return np.digitize(real.astype(float), edges), np.digitize(virtual.astype(float), edges)
-
-
-def _joint_codes(real: np.ndarray, virtual: np.ndarray) -> tuple[tuple[np.ndarray, ...], int]:
-    codes, levels = pd.factorize(np.concatenate([real, virtual]), sort=False)
-    return (codes[: len(real)], codes[len(real) :]), len(levels)
-
-
-def _tvd_codes(real: np.ndarray, virtual: np.ndarray, n_levels: int) -> float:
-    p = np.bincount(real, minlength=n_levels) / len(real)
-    q = np.bincount(virtual, minlength=n_levels) / len(virtual)
-    return 0.5 * float(np.abs(p - q).sum())
-
-
-def _fidelity(
-    real: pd.DataFrame, virtual: pd.DataFrame, categorical: Sequence[str]
-) -> tuple[dict[str, float], dict[tuple[str, str], float], float, float, float]:
-    shapes = {
-        c: column_shape_score(real[c], virtual[c], categorical=c in categorical)
-        for c in real.columns
-    }
-    trends = {
-        pair: pair_trend_score(real, virtual, pair, categorical=categorical)
-        for pair in combinations(real.columns, 2)
-    }
-    shape = float(np.mean(list(shapes.values())))
-    trend = float(np.mean(list(trends.values()))) if trends else math.nan
-    overall = shape if not trends else (shape + trend) / 2.0
-    return shapes, trends, shape, trend, overall
-
-
-# -- encoding and distances ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Encoding:
-    """Rows as points: numeric columns centred at the median and divided by the robust
-    scale of the reference rows; categorical columns one-hot divided by ``sqrt(2)``, so that
-    a mismatch adds 1 to the squared Euclidean distance, as one robust standard deviation of
-    a numeric column does (a Gower-like mismatch)."""
-
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
-    centre: np.ndarray
-    scale: np.ndarray
-    levels: tuple[pd.Index, ...]
-
-    @classmethod
-    def fit(
-        cls, reference: pd.DataFrame, others: Sequence[pd.DataFrame], categorical: Sequence[str]
-    ) -> _Encoding:
-        numeric = tuple(c for c in reference.columns if c not in categorical)
-        cat = tuple(c for c in reference.columns if c in categorical)
-        x = reference[list(numeric)].to_numpy(dtype=float)
-        centre = np.median(x, axis=0) if numeric else np.zeros(0)
-        scale = np.array([_robust_scale(x[:, j]) for j in range(len(numeric))])
-        levels = tuple(
-            pd.Index(pd.unique(pd.concat([reference[c], *(o[c] for o in others)]).astype(object)))
-            for c in cat
-        )
-        return cls(numeric, cat, centre, scale, levels)
-
-    def transform(self, data: pd.DataFrame) -> np.ndarray:
-        parts = [(data[list(self.numeric)].to_numpy(dtype=float) - self.centre) / self.scale]
-        for col, levels in zip(self.categorical, self.levels, strict=True):
-            codes = levels.get_indexer(data[col].astype(object))
-            if (codes < 0).any():
-                raise DataError(f"column {col!r} has a level not seen when encoding")
-            parts.append(np.eye(len(levels))[codes] / math.sqrt(2.0))
-        return np.hstack(parts)
-
-
-def _robust_scale(x: np.ndarray) -> float:
-    """Normal-consistent interquartile range ``IQR / 1.349``; the standard deviation where
-    the IQR is 0, and 1 where the column is constant."""
-    q1, q3 = np.quantile(x, [0.25, 0.75])
-    for scale in ((q3 - q1) / 1.3489795, float(np.std(x))):
-        if scale > 0:
-            return float(scale)
-    return 1.0
-
-
-def _nearest(reference: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
-    from sklearn.neighbors import NearestNeighbors
-
-    k = min(k, len(reference))
-    distances, _ = NearestNeighbors(n_neighbors=k).fit(reference).kneighbors(query)
-    return distances
-
-
-def _nndr(distances: np.ndarray) -> np.ndarray:
-    """Nearest over second-nearest distance; 1 where both are 0 (duplicated records)."""
-    if distances.shape[1] < 2:
-        return np.full(len(distances), math.nan)
-    d1, d2 = distances[:, 0], distances[:, 1]
-    return np.divide(d1, d2, out=np.ones_like(d1), where=d2 > 0)
-
-
-# -- splitting and input checks -----------------------------------------------------------
-
-
-def _split_rows(n: int, holdout_fraction: float, gen: np.random.Generator):
-    if not 0.0 < holdout_fraction < 1.0:
-        raise ValueError(f"holdout_fraction must be in (0, 1); got {holdout_fraction!r}")
-    n_holdout = int(round(holdout_fraction * n))
-    if n_holdout < 2 or n - n_holdout < 2:
-        raise DataError(
-            f"the real data need at least 2 training and 2 holdout rows; {n} rows with "
-            f"holdout_fraction={holdout_fraction} give {n - n_holdout} and {n_holdout}"
-        )
-    order = gen.permutation(n)
-    return np.sort(order[n_holdout:]), np.sort(order[:n_holdout])
-
-
-def split_holdout(
-    real: pd.DataFrame, holdout_fraction: float = 0.3, rng: RNG = 0
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The random training / holdout split of :func:`validate_cohort`.
-
-    With the same integer ``rng`` and ``holdout_fraction`` it is the split that
-    :func:`validate_cohort` and :func:`similarity_filter` use: fit the generator on the
-    training part so that the holdout comparisons are honest.
-
-    Returns
-    -------
-    training, holdout : DataFrame
-        Rows of ``real``, in their original order.
-    """
-    training, holdout = _split_rows(len(real), holdout_fraction, np.random.default_rng(rng))
-    return real.iloc[training], real.iloc[holdout]
-
-
-def _check_frames(real: pd.DataFrame, virtual: pd.DataFrame, named: dict[str, str | None]):
-    missing = [c for c in real.columns if c not in virtual.columns]
-    extra = [c for c in virtual.columns if c not in real.columns]
-    if missing or extra:
-        raise DataError(
-            f"real and virtual data must have the same columns; virtual lacks "
-            f"{missing} and has extra {extra}"
-        )
-    for role, name in named.items():
-        if name is not None and name not in real.columns:
-            raise DataError(f"{role} column {name!r} is not in the data")
-    for label, frame in (("real", real), ("virtual", virtual)):
-        if len(frame) < 2:
-            raise DataError(f"the {label} data need at least 2 rows; got {len(frame)}")
-        na = frame.isna()
-        for col in frame.columns[na.any().to_numpy()]:
-            rows = np.flatnonzero(na[col].to_numpy())
-            raise DataError(
-                f"{label} column {col!r} has missing values at rows "
-                f"{rows[:10].tolist()}{' ...' if len(rows) > 10 else ''}"
-            )
-
-
-def _categorical_columns(real: pd.DataFrame, categorical, event, outcome) -> tuple[str, ...]:
-    if categorical is None:
-        chosen = {
-            c
-            for c in real.columns
-            if isinstance(real[c].dtype, pd.CategoricalDtype)
-            or pd.api.types.is_object_dtype(real[c])
-            or pd.api.types.is_bool_dtype(real[c])
-            or pd.api.types.is_string_dtype(real[c])
-        }
-    else:
-        unknown = [c for c in categorical if c not in real.columns]
-        if unknown:
-            raise DataError(f"categorical columns {unknown} are not in the data")
-        chosen = set(categorical)
-    chosen |= {c for c in (event, outcome) if c is not None}
-    not_numeric = [
-        c for c in real.columns if c not in chosen and not pd.api.types.is_numeric_dtype(real[c])
-    ]
-    if not_numeric:
-        raise DataError(f"columns {not_numeric} are not numeric; list them as categorical")
-    return tuple(c for c in real.columns if c in chosen)
-
 
 # -- the validation -----------------------------------------------------------------------
 
@@ -790,16 +558,6 @@ def _detection(real, virtual, cat, gen, notes):
     return auc, se, n_folds
 
 
-def _membership_auc(x_train: np.ndarray, x_holdout: np.ndarray, x_virtual: np.ndarray):
-    """AUC of ``-distance to the nearest virtual row`` for training (members) vs holdout."""
-    from sklearn.metrics import roc_auc_score
-
-    d_train = _nearest(x_virtual, x_train, 1)[:, 0]
-    d_holdout = _nearest(x_virtual, x_holdout, 1)[:, 0]
-    labels = np.r_[np.ones(len(d_train)), np.zeros(len(d_holdout))]
-    return float(roc_auc_score(labels, -np.concatenate([d_train, d_holdout])))
-
-
 def _design(frames, covariates, cat):
     """Numeric covariates as they are, categorical ones as dummies (first level dropped)."""
     columns = {}
@@ -874,60 +632,3 @@ def _logistic_auc(x_fit, y_fit, x_test, y_test, label, notes) -> float:
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=10_000))
     model.fit(x_fit.to_numpy(), y_fit)
     return float(roc_auc_score(y_test, model.predict_proba(x_test.to_numpy())[:, 1]))
-
-
-# -- filtering ----------------------------------------------------------------------------
-
-
-def similarity_filter(
-    real: pd.DataFrame,
-    virtual: pd.DataFrame,
-    threshold: float | None = None,
-    *,
-    categorical: Sequence[str] | None = None,
-    holdout_fraction: float = 0.3,
-    rng: RNG = 0,
-) -> tuple[pd.DataFrame, int]:
-    """Drop virtual rows closer to a real patient than new real patients usually are.
-
-    Parameters
-    ----------
-    real, virtual : DataFrame
-        With the same columns.
-    threshold : float, optional
-        Distance (as in :func:`validate_cohort`) below which a virtual row is dropped. By
-        default ``CLOSE_QUANTILE`` (5th percentile) of the distances of the real holdout
-        to the real training rows, i.e. ``validate_cohort(...).dcr_threshold`` for the same
-        ``holdout_fraction`` and integer ``rng``. Rows strictly closer are dropped, so
-        ``threshold=0`` drops nothing; a tiny positive value drops exact copies only.
-    categorical, holdout_fraction, rng
-        As in :func:`validate_cohort`.
-
-    Returns
-    -------
-    filtered : DataFrame
-        The virtual rows kept, in their order, with their index.
-    n_dropped : int
-        How many rows were dropped.
-
-    Notes
-    -----
-    Distances are measured to *all* real rows, on the scale of the real training rows.
-    """
-    _check_frames(real, virtual, {})
-    cat = _categorical_columns(real, categorical, None, None)
-    training_rows, holdout_rows = _split_rows(
-        len(real), holdout_fraction, np.random.default_rng(rng)
-    )
-    training, held = real.iloc[training_rows], real.iloc[holdout_rows]
-    encoding = _Encoding.fit(training, [virtual[list(real.columns)], held], cat)
-    if threshold is None:
-        d = _nearest(encoding.transform(training), encoding.transform(held), 1)[:, 0]
-        threshold = float(np.quantile(d, CLOSE_QUANTILE))
-    elif not threshold >= 0:
-        raise ValueError(f"threshold must be a non-negative distance; got {threshold!r}")
-    dcr = _nearest(encoding.transform(real), encoding.transform(virtual[list(real.columns)]), 1)[
-        :, 0
-    ]
-    keep = dcr >= threshold
-    return virtual.loc[keep], int((~keep).sum())

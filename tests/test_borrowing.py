@@ -24,20 +24,17 @@ from scipy import integrate, special, stats
 
 from analysis.borrowing import (
     ArmData,
-    BetaMixture,
     CommensuratePrior,
     HalfNormal,
     NoBorrowing,
-    NormalMixture,
     PowerPrior,
     RobustMAP,
     SpikeAndSlab,
     analyse_borrowing,
     calibrate_threshold,
     posterior_effect,
-    prior_data_conflict,
-    prior_ess,
 )
+from analysis.mixtures import BetaMixture, NormalMixture, prior_data_conflict, prior_ess
 from trials.exceptions import ConvergenceWarning, DataError, DesignError
 
 PYMC_WARNINGS = [

@@ -23,7 +23,7 @@ def sha256(path) -> str:
 
 
 def test_example_end_to_end(tmp_path, capsys):
-    from trials.external import external_control_summary, run_external_control
+    from trials.external_run import external_control_summary, run_external_control
     from trials.validation import load_protocol
 
     out = tmp_path / "ec"

@@ -32,7 +32,8 @@ import pytest
 from scipy import stats
 
 from generators.base import REGISTRY, load
-from generators.copula import WINDOWS, Z_GRID, GaussianCopula, _latent_kernel_quantiles
+from generators.copula import GaussianCopula
+from generators.marginals import WINDOWS, Z_GRID, latent_kernel_quantiles
 from trials.exceptions import DataError
 
 N_TRAIN = 10_000
@@ -500,7 +501,7 @@ def test_latent_kernel_quantiles_by_quadrature(rng):
         step = levels[np.minimum(np.searchsorted(cumulative, p, side="left"), len(levels) - 1)]
         expected = step @ weights
         np.testing.assert_allclose(
-            _latent_kernel_quantiles(levels, counts, window, z), expected, atol=2e-3
+            latent_kernel_quantiles(levels, counts, window, z), expected, atol=2e-3
         )
 
 

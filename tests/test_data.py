@@ -13,13 +13,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from lifelines.datasets import load_gbsg2
 
-from generators.data import (
+from generators.data import DatasetError, load_dataset
+from generators.dictionary import (
     ColumnSpec,
     DataDictionary,
-    DatasetError,
     dictionary_to_yaml,
     infer_dictionary,
-    load_dataset,
     load_dictionary,
 )
 from trials.exceptions import DataError, ProtocolError

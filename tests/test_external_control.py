@@ -35,6 +35,7 @@ from analysis.balance import (
     plot_love,
     plot_overlap,
 )
+from analysis.bootstrap import bootstrap
 from analysis.evalue import (
     e_value,
     e_value_of_risk_ratio,
@@ -44,9 +45,6 @@ from analysis.evalue import (
 from analysis.external_control import (
     _cox_log_hr,
     analyse_external_control,
-    bootstrap,
-    synthetic_control_arm,
-    synthetic_control_comparison,
     weighted_cox,
     weighted_difference,
     weighted_kaplan_meier,
@@ -61,6 +59,7 @@ from analysis.propensity import (
     match_nearest,
     overlap_weights,
 )
+from analysis.synthetic_control import synthetic_control_arm, synthetic_control_comparison
 from tests.conftest import PROTOCOLS
 from trials.exceptions import DataError, ProtocolError
 
@@ -579,7 +578,7 @@ def _frames():
 
 
 def test_harmonisation_eligibility_and_time_zero(tmp_path):
-    from trials.external import prepare_external_control
+    from trials.external_data import prepare_external_control
 
     trial, external = _frames()
     section = _write(tmp_path, trial, external, SECTION)
@@ -614,7 +613,7 @@ def test_harmonisation_eligibility_and_time_zero(tmp_path):
     ],
 )
 def test_bad_harmonisation_names_the_field_and_column(tmp_path, edit, message):
-    from trials.external import ExternalControlDataError, prepare_external_control
+    from trials.external_data import ExternalControlDataError, prepare_external_control
 
     trial, external = _frames()
     section = _write(tmp_path, trial, external, SECTION.replace(*edit))
@@ -638,7 +637,7 @@ def test_section_schema_errors():
 
 
 def test_shipped_example_files_are_what_example_data_writes():
-    from trials.external import gbsg2_external_control_example
+    from trials.external_example import gbsg2_external_control_example
 
     trial, external = gbsg2_external_control_example()
     shipped_trial = pd.read_csv(PROTOCOLS / "data" / "gbsg2_single_arm.csv")
@@ -650,7 +649,7 @@ def test_shipped_example_files_are_what_example_data_writes():
 
 
 def test_shipped_example_runs(rng):
-    from trials.external import run_external_control
+    from trials.external_run import run_external_control
     from trials.validation import load_protocol
 
     protocol = load_protocol(EXAMPLE)

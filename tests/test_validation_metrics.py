@@ -20,15 +20,10 @@ from lifelines import CoxPHFitter
 from lifelines.utils import concordance_index
 from scipy import stats
 
-from generators.validation import (
-    CohortValidation,
-    column_shape_score,
-    pair_trend_score,
-    similarity_filter,
-    split_holdout,
-    total_variation_distance,
-    validate_cohort,
-)
+from generators.fidelity import column_shape_score, pair_trend_score, total_variation_distance
+from generators.holdout import split_holdout
+from generators.privacy import similarity_filter
+from generators.validation import CohortValidation, validate_cohort
 from trials.exceptions import DataError, InsilicoWarning
 
 IQR_TO_SD = 1.3489795

@@ -74,7 +74,7 @@ def check_protocol(protocol: Protocol, base: Path | None = None) -> list[tuple[L
     if not problems:  # boundaries only for an otherwise valid design
         problems.extend(_group_sequential_boundaries(protocol))
     if not problems and protocol.external_control is not None:
-        from trials.external import check_external_control
+        from trials.external_data import check_external_control
 
         problems.extend(check_external_control(protocol, base))
     return problems

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from generators.data import dictionary_to_yaml, infer_dictionary, load_dataset
+from generators.data import load_dataset
+from generators.dictionary import dictionary_to_yaml, infer_dictionary
 from trials.cli.cohort import write_text
 
 NAME = "dictionary"

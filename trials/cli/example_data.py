@@ -25,7 +25,7 @@ def command(
     if name not in DATASETS:
         raise DataError(f"unknown example dataset {name!r} (available: {', '.join(DATASETS)})")
     if name != "gbsg2":
-        from trials.external import gbsg2_external_control_example
+        from trials.external_example import gbsg2_external_control_example
 
         trial, external = gbsg2_external_control_example()
         frame = trial if name == "gbsg2-single-arm" else external

@@ -22,7 +22,7 @@ NAME = "external-control"
 def load_external_protocol(path: Path):
     """Load a protocol, check it and its ``external_control`` section with its data files;
     every problem is reported with the protocol's line."""
-    from trials.external import check_external_control
+    from trials.external_data import check_external_control
     from trials.loader import load_yaml_model
     from trials.protocol import Protocol
     from trials.validation import check_protocol
@@ -57,7 +57,7 @@ def command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    from trials.external import _now, run_external_control, write_external_control
+    from trials.external_run import _now, run_external_control, write_external_control
 
     started = _now()
     protocol = load_external_protocol(protocol_file)

@@ -14,7 +14,8 @@ import typer
 import yaml
 
 from generators.base import REGISTRY, DataRoles
-from generators.data import load_dataset, load_dictionary
+from generators.data import load_dataset
+from generators.dictionary import load_dictionary
 from trials.exceptions import DataError
 
 NAME = "fit"

@@ -51,7 +51,7 @@ def command(
 ) -> None:
     import generators  # noqa: F401  (registers the generators)
     from generators.data import load_dataset
-    from generators.validation import similarity_filter
+    from generators.privacy import similarity_filter
 
     generator = load(model)
     learned = generator.learns_from_data
