@@ -126,8 +126,9 @@ def similarity_filter(
         virtual row is dropped. By default ``CLOSE_QUANTILE`` (5th percentile) of the
         distances of the real holdout to the real training rows, i.e.
         ``validate_cohort(...).dcr_threshold`` for the same ``holdout_fraction`` and integer
-        ``rng``. Rows strictly closer are dropped, so ``threshold=0`` drops nothing; a tiny
-        positive value drops exact copies only.
+        ``rng``, and exact copies of a real row are dropped too (on data with many ties
+        that percentile can be 0). A given threshold drops the rows strictly closer, so
+        ``threshold=0`` drops nothing and a tiny positive value drops exact copies only.
     categorical, holdout_fraction, rng
         As in :func:`~generators.validation.validate_cohort`.
 
@@ -149,6 +150,7 @@ def similarity_filter(
     )
     training, held = real.iloc[training_rows], real.iloc[holdout_rows]
     encoding = _Encoding.fit(training, [virtual[list(real.columns)], held], cat)
+    copies = threshold is None  # by default exact copies go too, even at a 0 threshold
     if threshold is None:
         d = _nearest(encoding.transform(training), encoding.transform(held), 1)[:, 0]
         threshold = float(np.quantile(d, CLOSE_QUANTILE))
@@ -158,4 +160,6 @@ def similarity_filter(
         :, 0
     ]
     keep = dcr >= threshold
+    if copies:
+        keep &= dcr > 0
     return virtual.loc[keep], int((~keep).sum())

@@ -139,7 +139,8 @@ class CohortValidation:
         The columns treated as categorical.
     column_shapes : dict of str to float
         Per column, ``1 - KS statistic`` (numeric) or ``1 - total variation distance``
-        (categorical) of virtual against real training rows.
+        (categorical) of virtual against the real holdout rows when ``holdout`` was given
+        (the rows the generator did not see), else against the real training rows.
     pair_trends : dict of (str, str) to float
         Per pair of columns, ``1 - |r_real - r_virtual| / 2`` (two numeric columns, Pearson
         ``r``) or ``1 - TVD`` of the normalized contingency tables (otherwise; a numeric
@@ -147,7 +148,8 @@ class CohortValidation:
     column_shape_score, pair_trend_score, fidelity_score : float
         Mean column shape, mean pair trend, and their mean (in [0, 1]; 1 is identical).
     reference_column_shape_score, reference_pair_trend_score, reference_fidelity_score : float
-        The same for the real holdout against the real training rows.
+        The same for the real training rows against the holdout when ``holdout`` was
+        given, else for the real holdout against the training rows.
     km_max_difference, km_integrated_difference : float or None
         ``sup |S_real(t) - S_virtual(t)|`` and ``integral |S_real - S_virtual| dt`` of the
         Kaplan–Meier curves over the common follow-up ``[0, km_follow_up]``.
@@ -166,8 +168,9 @@ class CohortValidation:
     dcr_virtual_median, dcr_holdout_median : float
         Median distance to the closest real training row, of virtual and of holdout rows.
     share_close_virtual, share_close_holdout : float
-        Share of virtual / holdout rows closer to a training row than ``dcr_threshold``
-        (the holdout share is at most 0.05 by construction).
+        Share of virtual / holdout rows closer to a training row than ``dcr_threshold``;
+        rows at exactly the threshold count with the fraction that makes the holdout share
+        exactly 0.05 (ties are common on discrete data, where the threshold may be 0).
     n_exact_copies : int
         Virtual rows identical to a real training row (DCR 0).
     nndr_virtual_median, nndr_holdout_median : float
@@ -352,11 +355,16 @@ def validate_cohort(
 
     Notes
     -----
-    Fidelity and privacy compare the virtual cohort with the real *training* rows, so that
-    the real holdout against the same rows is a like-for-like reference (its noise is that
-    of ``holdout_fraction * n_real`` rows, usually more than the virtual cohort's, so the
-    reference is conservative). The survival comparison, the detection test and the
-    similarity of the virtual cohort use all real rows. Distances (DCR, NNDR, membership)
+    When ``holdout`` gives the rows the generator did not see, fidelity, the survival
+    comparison and the detection test compare the virtual cohort with those rows, and the
+    fidelity reference is the real training rows against them: an honest comparison. When
+    it is not given (the generator saw every real row), fidelity compares the virtual cohort
+    with a random training part and the reference is the remaining holdout against it (its
+    noise is that of ``holdout_fraction * n_real`` rows, usually more than the virtual
+    cohort's, so the reference is conservative), and the survival comparison and the
+    detection test use all real rows. Privacy always measures distances to the training
+    rows, with the holdout's distances as the reference; at ties with the threshold see
+    ``share_close_virtual``. Distances (DCR, NNDR, membership)
     are Euclidean on numeric columns centred and divided by their robust scale in the real
     training rows (IQR / 1.349) and categorical columns one-hot divided by ``sqrt(2)`` (a
     mismatch weighs as one robust standard deviation). The detection test balances the
@@ -407,15 +415,22 @@ def validate_cohort(
         training_rows, holdout_rows = np.flatnonzero(~mask), np.flatnonzero(mask)
     training, held = real.iloc[training_rows], real.iloc[holdout_rows]
 
-    # fidelity
-    shapes, trends, shape, trend, overall = _fidelity(training, virtual, cat)
-    _, _, ref_shape, ref_trend, ref_overall = _fidelity(training, held, cat)
+    # fidelity and detection: against the rows the generator did not see when they are
+    # known (``holdout`` given), else against the training rows / all rows
+    if holdout is not None:
+        shapes, trends, shape, trend, overall = _fidelity(held, virtual, cat)
+        _, _, ref_shape, ref_trend, ref_overall = _fidelity(held, training, cat)
+        unseen = held
+    else:
+        shapes, trends, shape, trend, overall = _fidelity(training, virtual, cat)
+        _, _, ref_shape, ref_trend, ref_overall = _fidelity(training, held, cat)
+        unseen = real
     survival: dict[str, float | None] = dict.fromkeys(SURVIVAL_FIELDS)
     if time is not None:
-        survival.update(_survival_fidelity(real, virtual, time, event, notes))
+        survival.update(_survival_fidelity(unseen, virtual, time, event, notes))
 
     # detection
-    detection, detection_se, n_folds = _detection(real, virtual, cat, gen, notes)
+    detection, detection_se, n_folds = _detection(unseen, virtual, cat, gen, notes)
 
     # privacy
     encoding = _Encoding.fit(training, [virtual, held], cat)
@@ -453,8 +468,8 @@ def validate_cohort(
         dcr_threshold=threshold,
         dcr_virtual_median=float(np.median(dcr)),
         dcr_holdout_median=float(np.median(dcr_holdout)),
-        share_close_virtual=float(np.mean(dcr < threshold)),
-        share_close_holdout=float(np.mean(dcr_holdout < threshold)),
+        share_close_virtual=_share_close(dcr, dcr_holdout, threshold),
+        share_close_holdout=_share_close(dcr_holdout, dcr_holdout, threshold),
         n_exact_copies=int(np.sum(dcr == 0.0)),
         nndr_virtual_median=float(np.median(_nndr(d_virtual))),
         nndr_holdout_median=float(np.median(_nndr(d_holdout))),
@@ -524,6 +539,16 @@ def _survival_fidelity(real, virtual, time, event, notes) -> dict[str, float]:
             hazard_ratio_upper=float(row["exp(coef) upper 95%"]),
         )
     return out
+
+
+def _share_close(distances: np.ndarray, reference: np.ndarray, threshold: float) -> float:
+    """Share of rows closer to a training row than ``threshold``, the reference's
+    ``CLOSE_QUANTILE``. Rows at exactly the threshold (ties, common on discrete data, where
+    the threshold may be 0) count with the fraction that makes the reference's share
+    exactly ``CLOSE_QUANTILE``: the share of a mid-distribution, without randomization."""
+    below, at = np.mean(reference < threshold), np.mean(reference == threshold)
+    fraction = min(max((CLOSE_QUANTILE - below) / at, 0.0), 1.0) if at > 0 else 0.0
+    return float(np.mean(distances < threshold) + fraction * np.mean(distances == threshold))
 
 
 def _detection(real, virtual, cat, gen, notes):

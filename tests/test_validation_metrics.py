@@ -324,3 +324,47 @@ def test_an_uncomputable_quantity_warns_and_is_recorded(same):
     assert not math.isnan(roc.trained_on_real)
     assert result.notes == (str(caught[0].message),)
     assert result.to_dict()["utility"][1]["trained_on_virtual"] is None
+
+
+def test_a_memorizing_generator_is_not_flattered_when_the_holdout_is_known():
+    """Virtual rows that copy the training rows: against the unseen holdout the fidelity
+    is that of real training data (the reference), not the perfect score of a comparison
+    with the rows it copied, and the copies are flagged."""
+    g = np.random.default_rng(4)
+    real = pd.DataFrame({"age": g.normal(60, 10, 400), "sex": g.choice(["F", "M"], 400)})
+    holdout = np.zeros(400, dtype=bool)
+    holdout[200:] = True
+    copies = real.iloc[:200].reset_index(drop=True)
+    result = validate_cohort(real, copies, holdout=holdout, rng=1)
+    assert result.fidelity_score == pytest.approx(result.reference_fidelity_score, abs=1e-12)
+    assert result.n_exact_copies == 200
+    assert result.share_close_virtual == 1.0
+
+
+def test_share_close_counts_ties_at_the_threshold_as_a_mid_distribution():
+    """Discrete data where many real rows tie: the 5th-percentile distance is 0; the
+    holdout's share is then exactly 0.05 and virtual rows at distance 0 count with the
+    same fraction (not as 0, as a strict inequality would)."""
+    g = np.random.default_rng(5)
+    real = pd.DataFrame({"grade": g.integers(1, 4, 600).astype(float),
+                         "sex": g.choice(["F", "M"], 600)})
+    virtual = pd.DataFrame({"grade": g.integers(1, 4, 600).astype(float),
+                            "sex": g.choice(["F", "M"], 600)})
+    result = validate_cohort(real, virtual, rng=3)
+    assert result.dcr_threshold == 0.0
+    assert result.share_close_holdout == pytest.approx(0.05, abs=1e-12)
+    # every virtual row has an identical real row, as every holdout row does
+    assert result.share_close_virtual == pytest.approx(0.05, abs=1e-12)
+
+
+def test_similarity_filter_drops_exact_copies_even_at_a_zero_threshold():
+    from generators.privacy import similarity_filter
+
+    g = np.random.default_rng(6)
+    real = pd.DataFrame({"grade": g.integers(1, 4, 300).astype(float)})
+    virtual = pd.DataFrame({"grade": [1.0, 2.0, 2.5]})
+    kept, dropped = similarity_filter(real, virtual)
+    assert kept["grade"].tolist() == [2.5]
+    assert dropped == 2
+    kept, dropped = similarity_filter(real, virtual, threshold=0.0)  # explicit: keeps all
+    assert dropped == 0
