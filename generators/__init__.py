@@ -14,6 +14,8 @@ from generators.bayesian import (  # PyMC is imported only when fitting
 from generators.copula import GaussianCopula
 from generators.mechanistic import TumourGrowthInhibition
 from generators.parametric import ParametricCovariates
+from generators.rhvae import RHVAE  # torch is imported only when fitting or sampling
+from generators.vae import TabularVAE
 
 __all__ = [
     "REGISTRY",
@@ -24,6 +26,8 @@ __all__ = [
     "GaussianCopula",
     "Generator",
     "ParametricCovariates",
+    "RHVAE",
+    "TabularVAE",
     "TumourGrowthInhibition",
     "load",
 ]

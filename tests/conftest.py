@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+
+# torch (imported lazily by the deep generators) reads this when it starts: its worker
+# threads spin-wait, which on a busy 2-core machine makes small fits many times slower
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOLS = ROOT / "protocols"

@@ -51,6 +51,10 @@ CONFIGURED = {
         outcome="weight", treatment="treated", covariates=["age", "stage"], chains=2, draws=100,
         tune=100,
     ),
+    "vae": dict(epochs=20, hidden=(32, 32), device="cpu"),
+    "rhvae": dict(
+        epochs=5, hidden=(32, 32), latent_dim=2, mcmc_chains=100, mcmc_warmup=5, device="cpu"
+    ),
 }
 BAYESIAN_MARKS = [
     # third-party warnings of PyMC's stack, and short chains failing the ESS criterion

@@ -8,6 +8,7 @@ command line (or its defaults) and needs no data file.
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -16,7 +17,7 @@ import yaml
 from generators.base import REGISTRY, DataRoles
 from generators.data import load_dataset
 from generators.dictionary import load_dictionary
-from trials.exceptions import DataError
+from trials.exceptions import DataError, InsilicoError
 
 NAME = "fit"
 
@@ -47,7 +48,8 @@ def command(
     if not cls.learns_from_data:
         if data is not None:
             raise DataError(f"the {generator} generator learns nothing from data: drop {data}")
-        model = cls(**settings).fit()
+        with user_settings(generator):
+            model = cls(**settings).fit()
         model.save(out)
         typer.echo(f"set up {generator}; wrote {out}")
         return
@@ -55,12 +57,25 @@ def command(
         raise DataError(f"the {generator} generator is fitted to data: give a data file")
     spec = load_dictionary(dictionary) if dictionary is not None else None
     frame = load_dataset(data, spec)
-    model = cls.for_data(DataRoles.of(frame), seed=seed)
-    if settings:
-        model = cls(**(model.get_params() | settings))
-    model.fit(frame)
+    with user_settings(generator):
+        model = cls.for_data(DataRoles.of(frame), seed=seed)
+        if settings:
+            model = cls(**(model.get_params() | settings))
+        model.fit(frame)
     model.save(out)
     typer.echo(f"fitted {generator} on {len(frame)} rows of {data}; wrote {out}")
+
+
+@contextmanager
+def user_settings(kind: str):
+    """A generator's refusal of its settings or data (a bad value, a device that is not
+    there, training that diverged) is the user's to fix: a message, not a traceback."""
+    try:
+        yield
+    except InsilicoError:
+        raise
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        raise DataError(f"the {kind} generator: {exc}") from None
 
 
 def _settings(cls, param: list[str], device: str | None) -> dict:

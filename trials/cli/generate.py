@@ -48,12 +48,20 @@ def command(
         None, "--augment", min=1, max=100,
         help="Write the real patients and K times as many virtual ones (column 'source').",
     ),
+    device: str | None = typer.Option(
+        None, "--device", help="torch device of a deep generator: cpu, cuda or auto."
+    ),
 ) -> None:
     import generators  # noqa: F401  (registers the generators)
     from generators.data import load_dataset
     from generators.privacy import similarity_filter
+    from trials.cli.fit import user_settings
 
     generator = load(model)
+    if device is not None:
+        if not hasattr(generator, "device"):
+            raise DataError(f"--device: a {generator.kind} generator does not use torch")
+        generator.device = device  # e.g. sample on the CPU a model trained on a GPU
     learned = generator.learns_from_data
     if learned and real is None and not (no_filter and no_validation):
         raise DataError(
@@ -66,7 +74,8 @@ def command(
     if (n_patients is None) == (augment is None):
         raise DataError("give the number of virtual patients (-n) or --augment K, one of them")
     n = n_patients if augment is None else augment * len(reference)
-    virtual, predicate = _draw(generator, n, seed, where, given, reference)
+    with user_settings(generator.kind):
+        virtual, predicate = _draw(generator, n, seed, where, given, reference)
     if learned and not no_filter:
         columns = [c for c in virtual.columns if c in reference.columns]
         kept, n_dropped = similarity_filter(reference[columns], virtual[columns])
