@@ -180,6 +180,13 @@ def logrank_test(
         expected, var_terms = groups.expected_and_variance(scan)
         o_minus_e[rows] -= groups.sum_by_replicate(expected)
         variance[rows] += groups.sum_by_replicate(var_terms)
+    return _logrank_result(o_minus_e, variance, events, one_trial)
+
+
+def _logrank_result(
+    o_minus_e: np.ndarray, variance: np.ndarray, events: np.ndarray, one_trial: bool
+) -> LogrankResult:
+    """The test's result from ``O - E``, ``V`` and the events of each replicate."""
     with np.errstate(divide="ignore", invalid="ignore"):
         se = 1.0 / np.sqrt(variance)
         z = np.where(variance > 0, o_minus_e * se, np.nan)

@@ -77,7 +77,10 @@ out = os.path.join(tempfile.mkdtemp(), 'run')
 t = time.perf_counter()
 result, summary = simulate_to_directory(p, 'bench/reference_design.yaml', out, n_replicates={n})
 print(json.dumps({{"seconds": time.perf_counter() - t, "power": result.power(),
-    "parquet_mib": os.path.getsize(os.path.join(out, 'replicates.parquet')) / 2**20,
+    "parquet_mib": (sum(  # a folder of one part per chunk, or one file
+        os.path.getsize(os.path.join(d, f))
+        for d, _, files in os.walk(os.path.join(out, 'replicates.parquet')) for f in files
+    ) or os.path.getsize(os.path.join(out, 'replicates.parquet'))) / 2**20,
     "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 

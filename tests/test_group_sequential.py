@@ -13,8 +13,9 @@ import csv
 import numpy as np
 import pytest
 
-from tests.conftest import RESULTS, make_protocol
+from tests.conftest import PROTOCOLS, RESULTS, make_protocol
 from tests.test_engine import tte_protocol
+from tests.test_logrank import reference_censoring
 from trials.cli import main
 from trials.design import design_summary
 from trials.simulation import simulate
@@ -232,3 +233,143 @@ def test_trials_short_of_the_target_events_are_analysed_at_their_last_event():
     assert short.any()
     assert (table.loc[short, "events"] < 390).all()
     assert table["stop_look"].between(1, 3).all()
+
+
+# --------------------------------------------- the looks against a per-look re-analysis
+
+
+def per_look_reference(sequential, cohort, data, null: bool):
+    """Every trial analysed at every look by :func:`trials.analyse.analyse` on its data
+    censored at the look (:func:`tests.test_logrank.reference_censoring`), the looks at
+    the calendar times of their events (a trial short of them at its last event); each
+    comparison then stops at its first crossing and a trial when its last arm stops.
+    Returns per comparison its fields at its stopping look and that look (1-based)."""
+    from trials.analyse import analyse
+    from trials.engine import AnalysisData, Cutoff, apply_cutoff
+
+    primary = data[0]
+    observable = primary.time <= primary.censor
+    calendar = np.where(observable, cohort.enrollment + primary.time, np.inf)
+    ordered = np.sort(calendar, axis=1)
+    planned = sequential.events
+    kth = ordered[:, planned - 1]
+    reached = np.isfinite(kth)
+    last = np.max(np.where(observable, calendar, -np.inf), axis=1)
+    times = np.where(reached, kth, last[:, None])
+    events = np.where(reached, planned, observable.sum(axis=1)[:, None])
+    efficacy, futility = sequential.boundaries(events)
+    looks = []
+    for k in range(len(planned)):
+        analysed = []
+        for d in data:
+            if d.time is None:
+                cutoff = Cutoff(times[:, k], cohort.enrollment, np.inf, reached[:, k])
+                analysed.append(apply_cutoff(d, cutoff))
+                continue
+            time, event, valid = reference_censoring(
+                d.time, d.censor, cohort.enrollment, times[:, k]
+            )
+            analysed.append(AnalysisData(d.endpoint, valid=valid, time=time, event=event))
+        looks.append(analyse(sequential.layout, cohort.arm, cohort.covariates, analysed, null))
+    n_arms = len(sequential.protocol.experimental_arms)
+    rows = np.arange(len(times))
+    stops = []
+    for j in range(n_arms):
+        statistic = np.stack([look[j].statistic for look in looks], axis=1)
+        with np.errstate(invalid="ignore"):
+            crossed = statistic >= efficacy
+            stopping = crossed | (statistic <= futility)
+        stopping[:, -1] = True
+        stops.append(np.argmax(stopping, axis=1))
+    trial_stop = np.max(stops, axis=0)
+    expected = []
+    for j in range(len(looks[0])):
+        at = stops[j] if j < n_arms else trial_stop
+        fields = {
+            name: np.stack([getattr(look[j], name) for look in looks], axis=1)[rows, at]
+            for name in ("estimate", "se", "statistic", "p_value", "n_analysed", "events")
+        }
+        if j < n_arms:
+            fields["reject"] = fields["statistic"] >= efficacy[rows, at]
+        expected.append((fields, at + 1))
+    return expected
+
+
+def three_arms_with_secondary_endpoints() -> dict:
+    """Three arms (Bonferroni), a secondary time-to-event endpoint (log-rank, as the
+    primary) and a secondary binary one (analysed the general way)."""
+    content = three_arm_gsd({"low": 0.9, "high": 0.65})
+    content["endpoints"]["secondary"] = [
+        {
+            "name": "pfs",
+            "type": "time_to_event",
+            "estimand": {"summary_measure": "hazard_ratio"},
+            "control": {"distribution": "exponential", "median": 6},
+            "effect": {"hazard_ratio": 0.8},
+        },
+        {
+            "name": "response",
+            "type": "binary",
+            "better": "higher",
+            "assessment_month": 3,
+            "estimand": {"summary_measure": "difference_in_proportions"},
+            "control": {"rate": 0.3},
+            "effect": {"odds_ratio": 1.5},
+        },
+    ]
+    return content
+
+
+def short_of_the_target() -> dict:
+    content = reference_gsd()
+    content["dropout"] = {"all": {"annual_rate": 0.9}}
+    content["population"]["n_patients"] = 420
+    return content
+
+
+@pytest.mark.parametrize(
+    "design",
+    [
+        "oncology_os_group_sequential",
+        "bench/reference_design_gsd",
+        "three_arms_with_secondary_endpoints",
+        "short_of_the_target",
+    ],
+)
+@pytest.mark.parametrize("null", [False, True])
+def test_looks_equal_a_per_look_reanalysis_of_every_trial(design: str, null: bool) -> None:
+    """The sequential analysis (log-rank looks from :class:`LogrankLooks`, the trials
+    still running only) against every look of every trial analysed afresh."""
+    import yaml
+
+    from trials.engine import Layout, draw_cohort, simulate_outcomes
+    from trials.sequential import SequentialAnalysis
+
+    if design == "bench/reference_design_gsd":
+        content = yaml.safe_load((PROTOCOLS.parent / f"{design}.yaml").read_text())
+    elif design == "oncology_os_group_sequential":
+        content = yaml.safe_load((PROTOCOLS / f"{design}.yaml").read_text())
+    else:
+        content = globals()[design]()
+    protocol = make_protocol(content)
+    n = protocol.population.n_patients
+    layout = Layout(protocol, n, n)
+    cohort = draw_cohort(layout, np.arange(300), 11)
+    data = simulate_outcomes(layout, cohort, null)
+    sequential = SequentialAnalysis(layout)
+    chosen, cutoff, looks, reasons = sequential.run(cohort, data, null)
+    expected = per_look_reference(sequential, cohort, data, null)
+    stopped_early = 0
+    for comparison, look, reason, (fields, at) in zip(
+        chosen, looks, reasons, expected, strict=True
+    ):
+        np.testing.assert_array_equal(look, at)
+        stopped_early += np.count_nonzero(at < len(sequential.events))
+        for name, values in fields.items():
+            got = getattr(comparison, name)
+            if name == "reject":
+                np.testing.assert_array_equal(got, values)
+                assert np.all((reason == "efficacy") == got)
+            else:  # the reference sums over other columns: rounding of sums near 0
+                np.testing.assert_allclose(got, values, rtol=1e-12, atol=1e-14, equal_nan=True)
+    assert stopped_early > 0

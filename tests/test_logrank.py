@@ -5,6 +5,10 @@ References: ``lifelines.statistics.logrank_test`` (unstratified chi-squared and 
 score at 0 of statsmodels' Breslow Cox model ``PHReg(ties="breslow")``, which equals the
 signed log-rank ``O - E`` (Cox 1972), for the sign of ``z``.  All are computed here, replicate
 by replicate, on the same simulated data.
+
+The log-rank test at a calendar cut-off (analysis.logrank_looks) is checked against the
+censoring rule written out directly (:func:`reference_censoring`) followed by
+``logrank_test``, bit for bit, and against lifelines on single trials.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import survdiff
 
 from analysis.logrank import LogrankResult, logrank_test
+from analysis.logrank_looks import LogrankLooks, administrative_censoring
 
 RTOL = 1e-8
 
@@ -288,3 +293,146 @@ def test_bad_input_is_rejected_with_a_message(kwargs: dict, message: str) -> Non
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         logrank_test(**args)
+
+
+# ---------------------------------------------------------- log-rank at a calendar cut-off
+
+
+def reference_censoring(time, censor, entry, cutoff, max_follow_up=np.inf):
+    """Administrative censoring at a cut-off, the rule written out with a select: an event
+    before the censoring and by the cut-off on the calendar scale (and within the follow-up
+    limit) is observed, anyone else is censored at ``max(min(censor, follow-up), 0)``."""
+    horizon = cutoff[:, None] - entry
+    enrolled = horizon >= 0
+    event = (time <= censor) & (entry + time <= cutoff[:, None])
+    if np.isfinite(max_follow_up):
+        event &= time <= max_follow_up
+        horizon = np.minimum(horizon, max_follow_up)
+    event &= enrolled
+    return np.where(event, time, np.maximum(np.minimum(censor, horizon), 0.0)), event, enrolled
+
+
+def staggered_entry(seed: int, n_rep: int = 40, n_pat: int = 150, ties: bool = False):
+    """Trials with uniform entry over 12 months, exponential events (5 % never) and
+    dropout (5 % never); ``ties``: whole months, so that entries, events and censorings tie.
+    Returns entry, time, censor, group and cut-offs: calendar event times (where rounding
+    can put ``cutoff - entry`` just short of the event's time), before any entry, after
+    everything, and in between."""
+    rng = np.random.default_rng(seed)
+    shape = (n_rep, n_pat)
+    entry = np.sort(rng.uniform(0.0, 12.0, shape), axis=1)
+    time = rng.exponential(10.0, shape)
+    censor = rng.exponential(40.0, shape)
+    time[rng.random(shape) < 0.05] = np.inf
+    censor[rng.random(shape) < 0.05] = np.inf
+    if ties:
+        entry, time, censor = np.floor(entry), np.ceil(time), np.ceil(censor)
+    group = rng.random(shape) < 0.5
+    calendar = entry + time
+    rows = np.arange(n_rep)
+    cutoffs = np.stack(
+        [
+            calendar[rows, rng.integers(0, n_pat, n_rep)],
+            np.where(rows % 5 == 0, -1.0, rng.uniform(0.0, 30.0, n_rep)),
+            np.where(rows % 7 == 0, 1e6, rng.uniform(5.0, 60.0, n_rep)),
+        ],
+        axis=1,
+    )
+    time[3] = np.inf  # a trial without events
+    return entry, time, censor, group, cutoffs
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("max_follow_up", [np.inf, 7.0])
+def test_administrative_censoring_is_the_rule_bit_for_bit(ties: bool, max_follow_up: float):
+    entry, time, censor, _, cutoffs = staggered_entry(1, ties=ties)
+    for cutoff in cutoffs.T:
+        got = administrative_censoring(time, censor, entry, cutoff, max_follow_up)
+        want = reference_censoring(time, censor, entry, cutoff, max_follow_up)
+        np.testing.assert_array_equal(got[0].view(np.uint64), want[0].view(np.uint64))
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[2], want[2])
+    # the rounding case: events by the cut-off whose follow-up there is short of their time
+    _, event, _ = reference_censoring(time, censor, entry, cutoffs[:, 0])
+    assert (event & (cutoffs[:, :1] - entry < time)).any() or ties
+
+
+def logrank_at_cutoff_reference(time, censor, entry, cutoff, group, valid, rows):
+    """``logrank_test`` on the data censored at the cut-off: the replicates ``rows`` and
+    the columns up to the last patient entered by the cut-off in any of them."""
+    t, event, included = reference_censoring(time[rows], censor[rows], entry[rows], cutoff[rows])
+    if valid is not None:
+        included &= valid[rows]
+    n_cols = int(np.count_nonzero(entry[rows] <= cutoff[rows, None], axis=1).max())
+    cols = slice(0, n_cols)
+    return logrank_test(t[:, cols], event[:, cols], group[rows][:, cols], included[:, cols])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_logrank_at_looks_equals_logrank_test_on_the_censored_data(ties: bool) -> None:
+    entry, time, censor, group, cutoffs = staggered_entry(2, ties=ties)
+    time[5, :3] = [1e-300, 1e300, 0.0]  # a span too wide to pack: the scan's two sorts
+    rng = np.random.default_rng(3)
+    valid = rng.random(time.shape) < 0.8
+    looks = LogrankLooks(time, censor, entry)
+    every = np.arange(time.shape[0])
+    some = rng.permutation(time.shape[0])[:25]
+    for cutoff in cutoffs.T:
+        for v in (None, valid):
+            for rows in (None, some):
+                got = looks.test(cutoff, group, v, rows)
+                want = logrank_at_cutoff_reference(
+                    time, censor, entry, cutoff, group, v, every if rows is None else rows
+                )
+                for name in LogrankResult.__dataclass_fields__:
+                    np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert looks.test(cutoffs[:, 0], group).events[3] == 0  # no events: nan statistics
+    assert np.isnan(looks.test(cutoffs[:, 0], group).z[3])
+
+
+def test_logrank_at_a_cutoff_matches_lifelines_on_single_trials() -> None:
+    entry, time, censor, group, cutoffs = staggered_entry(4, n_rep=6, n_pat=200)
+    for r in range(6):
+        looks = LogrankLooks(time[r], censor[r], entry[r])  # one trial: 1-D
+        for cutoff in cutoffs[r, [0, 2]]:
+            res = looks.test(cutoff, group[r])
+            t, event, included = reference_censoring(
+                time[r : r + 1], censor[r : r + 1], entry[r : r + 1], np.array([cutoff])
+            )
+            keep = included[0]
+            g, t, event = group[r][keep], t[0][keep], event[0][keep]
+            assert res.events == event.sum()
+            if r == 3:  # no events
+                assert np.isnan(res.chi2)
+                continue
+            ref = lifelines_logrank(t[g], t[~g], event[g], event[~g])
+            np.testing.assert_allclose(res.chi2, ref.test_statistic, rtol=RTOL)
+            np.testing.assert_allclose(res.p_value, ref.p_value, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"time": -np.ones((2, 4))}, r"time and censor must be >= 0 .* time\[0, 0\] = -1.0"),
+        ({"censor": np.full((2, 4), np.nan)}, r"censor\[0, 0\] = nan"),
+        ({"entry": np.array([[0.0, 2.0, 1.0, 3.0]] * 2)}, "entry must ascend"),
+        ({"censor": np.ones((2, 3))}, r"censor has shape \(2, 3\)"),
+        ({"cutoff": np.ones(3)}, "cutoff has 3 values; expected one per replicate"),
+        ({"group": np.ones((2, 5), dtype=bool)}, r"group has shape \(2, 5\)"),
+    ],
+)
+def test_logrank_looks_rejects_bad_input_with_a_message(change: dict, message: str) -> None:
+    args = {
+        "time": np.ones((2, 4)),
+        "censor": np.full((2, 4), 2.0),
+        "entry": np.array([[0.0, 1.0, 2.0, 3.0]] * 2),
+        "cutoff": np.array([3.0, 4.0]),
+        "group": np.array([[True, False] * 2] * 2),
+    }
+    args.update(change)
+    with pytest.raises(ValueError, match=message):
+        LogrankLooks(args["time"], args["censor"], args["entry"]).test(
+            args["cutoff"], args["group"]
+        )
+    with pytest.raises(ValueError, match="rows selects replicates"):
+        LogrankLooks(np.ones(4), np.ones(4), np.arange(4.0)).test(1.0, np.ones(4, bool), rows=[0])

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from analysis.logrank_looks import administrative_censoring
 from generators.population import CovariateModel, covariate_model
 from trials import randomization as rand
 from trials.accrual import enrollment_times
@@ -562,22 +563,17 @@ class AnalysisData:
 
 
 def apply_cutoff(data: EndpointData, cutoff: Cutoff) -> AnalysisData:
-    """Administrative censoring at the cut-off; responses not yet assessed are left out."""
-    horizon = cutoff.analysis_time[:, None] - cutoff.enrollment  # follow-up by the cut-off
-    enrolled = horizon >= 0
-    bounded = np.isfinite(cutoff.max_follow_up)
+    """Administrative censoring at the cut-off; responses not yet assessed are left out.
+
+    Time-to-event data follow :func:`analysis.logrank_looks.administrative_censoring`:
+    events on the calendar scale, so that the event that triggers the analysis counts.
+    """
     if data.time is not None:
-        # on the calendar scale, so that the event that triggers the analysis counts
-        event = (data.time <= data.censor) & (
-            cutoff.enrollment + data.time <= cutoff.analysis_time[:, None]
+        time, event, enrolled = administrative_censoring(
+            data.time, data.censor, cutoff.enrollment, cutoff.analysis_time, cutoff.max_follow_up
         )
-        if bounded:
-            event &= data.time <= cutoff.max_follow_up
-            horizon = np.minimum(horizon, cutoff.max_follow_up)
-        event &= enrolled
-        censored_at = np.maximum(np.minimum(data.censor, horizon), 0.0)
-        time = np.where(event, data.time, censored_at)
         return AnalysisData(data.endpoint, valid=enrolled, time=time, event=event)
+    enrolled = cutoff.analysis_time[:, None] - cutoff.enrollment >= 0
     assessed = cutoff.observed(np.full_like(cutoff.enrollment, data.endpoint.assessment_month))
     valid = enrolled & assessed & ~data.missing
     return AnalysisData(data.endpoint, valid=valid, value=data.value)

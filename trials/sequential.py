@@ -7,6 +7,14 @@ observed — the events at each look over the planned maximum — as a real tria
 primary statistic crosses the efficacy boundary or falls to the futility bound (binding
 or not, a simulated trial stops there, as the protocol says it will); every endpoint is
 then reported as analysed at that look.
+
+A look sees the patients enrolled by its cut-off — a prefix of every row, the patients
+being in order of enrollment — of the trials still running, administratively censored as
+:func:`trials.engine.apply_cutoff` censors them. An endpoint analysed with the
+(unstratified) log-rank test goes through :class:`analysis.logrank_looks.LogrankLooks`,
+prepared once for all looks (its event calendar also places the looks), which censors and
+scans only those trials and patients, block by block; every other endpoint goes through
+:func:`trials.analyse.analyse`. Both give what ``analyse`` gives on ``apply_cutoff``'s data.
 """
 
 from __future__ import annotations
@@ -15,11 +23,22 @@ from dataclasses import fields, replace
 from functools import cached_property
 
 import numpy as np
+from scipy import stats
 
 from analysis.boundaries import GroupSequentialDesign, boundaries_at, group_sequential_design
-from trials.analyse import Comparison, analyse
+from analysis.logrank import LogrankResult
+from analysis.logrank_looks import LogrankLooks, _entered_columns, event_calendar
+from trials.analyse import (
+    CI_LEVEL,
+    Comparison,
+    adjust_for_multiplicity,
+    analyse,
+    comparison_alpha,
+)
 from trials.engine import Cohort, Cutoff, EndpointData, Layout, apply_cutoff
-from trials.protocol import Protocol
+from trials.estimands import true_values
+from trials.protocol import Endpoint, Protocol, TimeToEventEndpoint
+from trials.validation import endpoint_analysis
 
 
 def design_of(protocol: Protocol) -> GroupSequentialDesign:
@@ -63,31 +82,25 @@ class SequentialAnalysis:
     def events(self) -> np.ndarray:
         return look_events(self.protocol)
 
-    def cutoffs(self, cohort: Cohort, primary: EndpointData) -> tuple[list[Cutoff], np.ndarray]:
-        """The cut-off of every look (when its number of primary events is reached) and
-        the events observed at each look, ``(R, K)``."""
-        observable = primary.time <= primary.censor
-        calendar = np.where(observable, cohort.enrollment + primary.time, np.inf)
-        # the last look's order statistic first; the earlier ones lie among the smaller part
-        last_k = int(self.events[-1]) - 1
-        smaller = np.partition(calendar, last_k, axis=1)[:, : last_k + 1]
-        if len(self.events) > 1:
-            smaller = np.partition(smaller, self.events[:-1] - 1, axis=1)
-        kth = smaller[:, self.events - 1]
-        short = ~np.isfinite(kth[:, -1])  # trials that never reach the target events
-        last = np.zeros(len(kth))
-        total = np.zeros(len(kth), dtype=np.int64)
+    def cutoffs(self, calendar: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The calendar time of every look, when its number of primary events is
+        reached, whether it was reached and the events observed at it, each ``(R, K)``.
+
+        ``calendar`` is the primary endpoint's
+        :func:`~analysis.logrank_looks.event_calendar`. A trial short of a look's events
+        has that look at its last event.
+        """
+        ordered = np.sort(calendar, axis=1)  # the observable events first, in order
+        analysis_time = ordered[:, self.events - 1]
+        reached = np.isfinite(analysis_time)
+        events = np.broadcast_to(self.events, analysis_time.shape).copy()
+        short = ~reached[:, -1]  # trials that never reach the target events
         if short.any():
-            last[short] = np.max(np.where(observable[short], calendar[short], -np.inf), axis=1)
-            total[short] = observable[short].sum(axis=1)
-        out, events = [], []
-        for k in range(len(self.events)):
-            reached = np.isfinite(kth[:, k])
-            out.append(
-                Cutoff(np.where(reached, kth[:, k], last), cohort.enrollment, np.inf, reached)
-            )
-            events.append(np.where(reached, self.events[k], total))
-        return out, np.stack(events, axis=1)
+            total = np.count_nonzero(~np.isnan(ordered[short]), axis=1)
+            last = np.where(total > 0, ordered[short, np.maximum(total - 1, 0)], -np.inf)
+            analysis_time[short] = np.where(reached[short], analysis_time[short], last[:, None])
+            events[short] = np.where(reached[short], self.events, total[:, None])
+        return analysis_time, reached, events
 
     def run(self, cohort: Cohort, data: list[EndpointData], null: bool):
         """Analyse the looks in turn. Each experimental arm's comparison with control
@@ -101,7 +114,8 @@ class SequentialAnalysis:
         at an interim or the final look), 'futility' (stopped at an interim futility
         bound) or 'final' (the final analysis without rejection).
         """
-        cutoffs, events = self.cutoffs(cohort, data[0])
+        looks = _Looks(self, cohort, data, null)
+        analysis_time, reached, events = self.cutoffs(looks.primary_calendar)
         efficacy, futility = self.boundaries(events)
         n_rep, n_looks = efficacy.shape
         n_arms = len(self.protocol.experimental_arms)
@@ -112,22 +126,9 @@ class SequentialAnalysis:
         active = np.arange(n_rep)
         stored: list[dict] = []
         templates: list[Comparison] = []
-        for k, cutoff in enumerate(cutoffs):
-            # every trial still running: views rather than copies
-            rows = slice(None) if active.size == n_rep else active
-            # patients are in order of enrollment: those enrolled by the look are a prefix
-            enrolled = cohort.enrollment[rows] <= cutoff.analysis_time[rows, None]
-            cols = slice(0, max(int(enrolled.sum(axis=1).max()), 1))
-            covariates = {name: values[rows, cols] for name, values in cohort.covariates.items()}
-            look = analyse(
-                self.layout,
-                cohort.arm[rows, cols],
-                covariates,
-                [
-                    apply_cutoff(_rows(d, rows, cols), _cutoff_rows(cutoff, rows, cols))
-                    for d in data
-                ],
-                null,
+        for k in range(n_looks):
+            look = looks.analyse(
+                analysis_time[:, k], reached[:, k], None if active.size == n_rep else active
             )
             if not stored:
                 templates = look
@@ -155,11 +156,11 @@ class SequentialAnalysis:
         for j in range(n_arms):
             stored[j]["reject"] = reject[:, j]
         chosen = [replace(t, **values) for t, values in zip(templates, stored, strict=True)]
-        looks, reasons = [], []
+        stop_looks, reasons = [], []
         for j in range(len(chosen)):
             at = stop[:, j] if j < n_arms else trial_stop
             rejected = reject[:, j] if j < n_arms else np.zeros(n_rep, dtype=bool)
-            looks.append(at + 1)
+            stop_looks.append(at + 1)
             reasons.append(
                 np.where(rejected, "efficacy", np.where(at == n_looks - 1, "final", "futility"))
                 if j < n_arms
@@ -167,12 +168,9 @@ class SequentialAnalysis:
             )
         rows = np.arange(n_rep)
         cutoff = Cutoff(
-            np.stack([c.analysis_time for c in cutoffs], axis=1)[rows, trial_stop],
-            cohort.enrollment,
-            np.inf,
-            np.stack([c.target_reached for c in cutoffs], axis=1)[rows, trial_stop],
+            analysis_time[rows, trial_stop], cohort.enrollment, np.inf, reached[rows, trial_stop]
         )
-        return chosen, cutoff, looks, reasons
+        return chosen, cutoff, stop_looks, reasons
 
     def boundaries(self, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Efficacy and futility z boundaries per trial at its observed events.
@@ -190,7 +188,11 @@ class SequentialAnalysis:
         fractions[~usable] = planned
         efficacy = np.empty_like(fractions)
         futility = np.empty_like(fractions)
-        unique, inverse = np.unique(np.round(fractions, 12), axis=0, return_inverse=True)
+        rounded = np.round(fractions, 12)
+        if (rounded == rounded[:1]).all():  # as usual, every trial at the same events
+            unique, inverse = rounded[:1], np.zeros(len(rounded), dtype=np.intp)
+        else:
+            unique, inverse = np.unique(rounded, axis=0, return_inverse=True)
         classical = self.design.efficacy_type in ("OF", "P")
         for i, row in enumerate(unique):
             if classical or np.allclose(row, planned, rtol=0, atol=1e-9):
@@ -204,6 +206,156 @@ class SequentialAnalysis:
         return efficacy, futility
 
 
+class _Looks:
+    """The analysis of one chunk's trials at a look, for the trials still running.
+
+    Endpoints analysed with the log-rank test go through
+    :class:`analysis.logrank_looks.LogrankLooks` (prepared once for all looks, one test
+    per experimental arm); the others through :func:`trials.analyse.analyse` on
+    :func:`trials.engine.apply_cutoff`'s data. The comparisons come in ``analyse``'s order.
+    """
+
+    def __init__(self, sequential: SequentialAnalysis, cohort: Cohort, data, null: bool):
+        self.layout = sequential.layout
+        self.protocol = protocol = sequential.protocol
+        self.cohort = cohort
+        self.data = data
+        self.null = null
+        control = next(i for i, a in enumerate(protocol.arms) if a.control)
+        two_arms = len(protocol.arms) == 2
+        # per experimental arm: its name, index, patients in it, patients compared and
+        # how many of those among the first i patients, (R, N + 1) (None with two arms)
+        self.arms = []
+        for k, arm in enumerate(protocol.arms):
+            if arm.control:
+                continue
+            compared, counts = None, None
+            if not two_arms:
+                compared = (cohort.arm == control) | (cohort.arm == k)
+                counts = np.zeros((compared.shape[0], compared.shape[1] + 1), dtype=np.intp)
+                np.cumsum(compared, axis=1, out=counts[:, 1:])
+            self.arms.append((arm.name, k, cohort.arm == k, compared, counts))
+        self.logrank = [
+            LogrankLooks(d.time, d.censor, cohort.enrollment)
+            if _uses_logrank(protocol, d.endpoint)
+            else None
+            for d in data
+        ]
+        primary = data[0]
+        self.primary_calendar = (
+            self.logrank[0].calendar
+            if self.logrank[0] is not None
+            else event_calendar(primary.time, primary.censor, cohort.enrollment)
+        )
+
+    def analyse(
+        self, time: np.ndarray, reached: np.ndarray, rows: np.ndarray | None
+    ) -> list[Comparison]:
+        """Every comparison at the cut-off ``time`` (one per replicate of the chunk) of
+        the replicates ``rows`` (None: all)."""
+        cohort = self.cohort
+        index = slice(None) if rows is None else rows
+        out: list[Comparison] = []
+        for d, looks in zip(self.data, self.logrank, strict=True):
+            if looks is not None:
+                out += self._logrank(d.endpoint, looks, time, rows)
+                continue
+            cols = slice(0, max(_entered_columns(cohort.enrollment, index, time[index]), 1))
+            cutoff = Cutoff(time[index], cohort.enrollment[index, cols], np.inf, reached[index])
+            out += analyse(
+                self.layout,
+                cohort.arm[index, cols],
+                {name: values[index, cols] for name, values in cohort.covariates.items()},
+                [apply_cutoff(_rows(d, index, cols), cutoff)],
+                self.null,
+            )
+        return out
+
+    def _logrank(
+        self, endpoint: Endpoint, looks: LogrankLooks, time: np.ndarray, rows: np.ndarray | None
+    ) -> list[Comparison]:
+        """The endpoint's comparisons as :func:`trials.analyse.analyse` makes them with
+        the log-rank test."""
+        protocol = self.protocol
+        enrolled = _n_enrolled(self.cohort.enrollment, time)
+        truth = true_values(protocol, endpoint, self.null)
+        comparisons = []
+        for name, k, group, valid, counts in self.arms:
+            fit = looks.test(time, group, valid, rows)
+            n_analysed = enrolled if counts is None else counts[np.arange(len(enrolled)), enrolled]
+            comparisons.append(
+                _logrank_comparison(
+                    protocol,
+                    endpoint,
+                    name,
+                    truth[k],
+                    fit,
+                    n_analysed if rows is None else n_analysed[rows],
+                )
+            )
+        return adjust_for_multiplicity(protocol, comparisons)
+
+
+def _n_enrolled(enrollment: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """The patients enrolled by ``time`` in each row: enrollment ascends along each row, so
+    every row is bisected at once."""
+    n_rep, n_pat = enrollment.shape
+    rows = np.arange(n_rep)
+    low = np.zeros(n_rep, dtype=np.intp)  # patients before low are enrolled
+    high = np.full(n_rep, n_pat)  # patients from high on are not
+    for _ in range(n_pat.bit_length()):
+        middle = (low + high) // 2
+        enrolled = enrollment[rows, np.minimum(middle, n_pat - 1)] <= time
+        enrolled &= middle < high
+        low = np.where(enrolled, middle + 1, low)
+        high = np.where(enrolled, high, middle)
+    return low
+
+
+def _uses_logrank(protocol: Protocol, endpoint: Endpoint) -> bool:
+    """Whether the endpoint is analysed with the (unstratified) log-rank test alone."""
+    return (
+        isinstance(endpoint, TimeToEventEndpoint)
+        and endpoint_analysis(protocol, endpoint).test == "logrank"
+    )
+
+
+def _logrank_comparison(
+    protocol: Protocol,
+    endpoint: Endpoint,
+    arm: str,
+    truth: float,
+    fit: LogrankResult,
+    n_analysed: np.ndarray,
+) -> Comparison:
+    """One arm's log-rank comparison, as :func:`trials.analyse.analyse` builds it: the
+    Peto estimate of the log hazard ratio, the statistic ``-z`` (positive favouring the
+    experimental arm), its one- or two-sided normal p-value and Wald interval."""
+    sided = protocol.analysis.sided
+    estimate, se, statistic = fit.log_hr, fit.se_log_hr, -fit.z
+    z_crit = stats.norm.ppf(0.5 + CI_LEVEL / 2)
+    with np.errstate(invalid="ignore"):
+        one_sided = stats.norm.sf(statistic)
+        p_value = one_sided if sided == 1 else 2 * np.minimum(one_sided, 1 - one_sided)
+        reject = p_value <= comparison_alpha(protocol)
+        ci_lower, ci_upper = estimate - z_crit * se, estimate + z_crit * se
+    return Comparison(
+        endpoint=endpoint.name,
+        arm=arm,
+        scale="log_hazard_ratio",
+        true_value=float(truth),
+        estimate=np.asarray(estimate, float),
+        se=np.asarray(se, float),
+        ci_lower=np.asarray(ci_lower, float),
+        ci_upper=np.asarray(ci_upper, float),
+        statistic=np.asarray(statistic, float),
+        p_value=np.asarray(p_value, float),
+        reject=np.asarray(reject, bool),
+        n_analysed=n_analysed,
+        events=fit.events.astype(float),
+    )
+
+
 def _rows(data: EndpointData, rows: np.ndarray | slice, cols: slice) -> EndpointData:
     """The endpoint data of some replicates and patients."""
     return replace(
@@ -213,15 +365,6 @@ def _rows(data: EndpointData, rows: np.ndarray | slice, cols: slice) -> Endpoint
             for f in fields(data)
             if isinstance(getattr(data, f.name), np.ndarray)
         },
-    )
-
-
-def _cutoff_rows(cutoff: Cutoff, rows: np.ndarray | slice, cols: slice) -> Cutoff:
-    return Cutoff(
-        cutoff.analysis_time[rows],
-        cutoff.enrollment[rows, cols],
-        cutoff.max_follow_up,
-        cutoff.target_reached[rows],
     )
 
 
