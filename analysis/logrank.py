@@ -312,8 +312,23 @@ class _TieGroups:
     row_first: np.ndarray
 
     def sum_by_replicate(self, values: np.ndarray) -> np.ndarray:
-        """Sum ``values`` (one per entry) over the entries of each row."""
-        return np.add.reduceat(values, self.row_first)
+        """Sum ``values`` (one per entry) over the entries of each row, in order.
+
+        The sum is sequential (a running sum), not pairwise: a row's sum then depends only
+        on its own entries in time order, not on how many trailing zero entries it has
+        (excluded patients, whose number depends on the other trials of the block), so a
+        trial's statistic is the same to the last bit whatever trials it is analysed with.
+        """
+        m = self.row_first.size
+        counts = np.diff(self.row_first, append=values.size)
+        width = int(counts.max()) if m else 0
+        if np.all(counts == width):  # one entry per patient: already a rectangle
+            table = values.reshape(m, width)
+        else:
+            table = np.zeros((m, width))
+            position = np.arange(values.size) - np.repeat(self.row_first, counts)
+            table[np.repeat(np.arange(m), counts), position] = values
+        return np.cumsum(table, axis=1)[:, -1] if width else np.zeros(m)
 
     def rows(self) -> np.ndarray:
         """The row (within the block) of every entry."""

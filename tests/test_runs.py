@@ -29,7 +29,7 @@ def replicate_table(run) -> pd.DataFrame:
     return table.sort_values(keys, ignore_index=True)
 
 
-@pytest.mark.parametrize("path", [ONCOLOGY])
+@pytest.mark.parametrize("path", [ONCOLOGY, GSD])
 def test_two_dask_workers_give_the_single_process_results_bit_for_bit(tmp_path, path):
     protocol = load_protocol(path)
     _, one = simulate_to_directory(protocol, path, tmp_path / "one", n_replicates=900)
