@@ -445,11 +445,10 @@ def markdown(results: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "## validate_cohort's own comparisons (not honest: against the training rows)",
+        "## The same through validate_cohort(..., holdout=...)",
         "",
-        "Fidelity of the virtual rows against the training rows the generator learnt from "
-        "(reference: holdout against training), and the detection test against all real "
-        "rows, training rows included:",
+        "Given the holdout, validate_cohort compares the virtual rows with the unseen rows "
+        "as above (its detection test draws its own subsample and folds):",
         "",
     ]
     for entry in results["results"]:
