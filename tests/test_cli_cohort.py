@@ -111,3 +111,32 @@ def test_mechanistic_generator_from_the_command_line(tmp_path, capsys):
     assert "give a data file" in capsys.readouterr().err
     assert main(["generate", str(model), "-n", "5", "--given", "tsr=0", "-o", str(out)]) == 2
     assert "cannot fix columns" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:ArviZ is undergoing a major refactor:FutureWarning")
+def test_bayesian_outcomes_for_copula_covariates(tmp_path, capsys, gbsg2_copula):
+    """Virtual patients with the copula's covariates and the posterior predictive's
+    outcomes: every column of the covariate file is kept, the outcomes are replaced, and
+    the uncensored event times are left out of the validation (and it says so)."""
+    from tests.conftest import PROTOCOLS
+
+    data, copula = gbsg2_copula
+    cohort, out = tmp_path / "cohort.csv", tmp_path / "outcomes.csv"
+    assert main(["generate", str(copula), "-n", "120", "--real", str(data), "-o", str(cohort),
+                 "--no-validation"]) == 0
+    posterior = PROTOCOLS / "models" / "gbsg2_weibull.json"
+    assert main(["generate", str(posterior), "--covariates", str(cohort), "--real", str(data),
+                 "-o", str(out), "--seed", "3"]) == 0
+    given, drawn = pd.read_csv(cohort), pd.read_csv(out)
+    assert list(drawn.columns) == list(given.columns)
+    assert (drawn["cens"] == 1).all()  # uncensored event times
+    kept = drawn.merge(given, on=["age", "tsize", "pnodes", "progrec", "estrec"], how="left",
+                       suffixes=("", "_given"))
+    assert (kept["horTh"] == kept["horTh_given"]).all()  # treatment taken from the file
+    report = json.loads((tmp_path / "outcomes.validation.json").read_text())
+    assert report["not_compared"]["columns"] == ["time", "cens"]
+    capsys.readouterr()
+    assert main(["generate", str(copula), "--covariates", str(cohort), "-o", str(out),
+                 "--real", str(data)]) == 2
+    assert "draws its own patients" in capsys.readouterr().err

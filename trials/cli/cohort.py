@@ -45,9 +45,10 @@ def validate_against_real(real: pd.DataFrame, virtual: pd.DataFrame, *, time=Non
     from generators.validation import validate_cohort
 
     dictionary = real.attrs.get("dictionary")
-    if dictionary is not None:
-        time = time or _role(dictionary, "time")
-        event = event or _role(dictionary, "event")
+    if dictionary is not None and time is None and event is None:
+        time, event = _role(dictionary, "time"), _role(dictionary, "event")
+        if time not in real.columns or event not in real.columns:  # left out of the check
+            time = event = None
         drop = _role(dictionary, "id")
         if drop:
             real = real.drop(columns=[drop])

@@ -51,6 +51,11 @@ def command(
     device: str | None = typer.Option(
         None, "--device", help="torch device of a deep generator: cpu, cuda or auto."
     ),
+    covariates: Path | None = typer.Option(
+        None, "--covariates",
+        help="Patients whose outcomes a Bayesian model draws (e.g. a copula's virtual "
+        "cohort); one virtual patient per row.",
+    ),
 ) -> None:
     import generators  # noqa: F401  (registers the generators)
     from generators.data import load_dataset
@@ -71,11 +76,34 @@ def command(
     if augment is not None and real is None:
         raise DataError("--augment needs the real data: give --real DATA")
     reference = load_dataset(real) if real is not None else None
+    given_patients = None
+    if covariates is not None:
+        if "covariates" not in _parameters(generator.sample):
+            raise DataError(f"--covariates: a {generator.kind} generator draws its own patients")
+        if where or given or augment is not None:
+            raise DataError("--covariates goes without --where, --given and --augment")
+        given_patients = load_dataset(covariates)
+        n_patients = n_patients or len(given_patients)
+        if n_patients != len(given_patients):
+            raise DataError(f"-n {n_patients}: {covariates} has {len(given_patients)} patients")
     if (n_patients is None) == (augment is None):
         raise DataError("give the number of virtual patients (-n) or --augment K, one of them")
     n = n_patients if augment is None else augment * len(reference)
     with user_settings(generator.kind):
-        virtual, predicate = _draw(generator, n, seed, where, given, reference)
+        if given_patients is not None:
+            # covariates (and treatment, when the file has it) from the file, e.g. a
+            # copula's cohort; outcomes from the posterior predictive
+            arm = getattr(generator, "treatment", None)
+            treatment = given_patients[arm] if arm in given_patients else None
+            drawn = generator.sample(
+                n, rng=seed, covariates=given_patients, treatment=treatment
+            )
+            virtual = given_patients.reset_index(drop=True).assign(
+                **{c: drawn[c].to_numpy() for c in drawn.columns}
+            )
+            predicate = None
+        else:
+            virtual, predicate = _draw(generator, n, seed, where, given, reference)
     if learned and not no_filter:
         columns = [c for c in virtual.columns if c in reference.columns]
         kept, n_dropped = similarity_filter(reference[columns], virtual[columns])
@@ -89,7 +117,18 @@ def command(
             comparable = comparable[predicate(comparable)]
         for name, value in _conditions(given).items():
             comparable = comparable[comparable[name].astype(str) == str(value)]
-        report = _validation(comparable, virtual, seed)
+        uncensored = _uncensored_outcomes(generator)
+        if uncensored:
+            # event times without censoring are not comparable with censored real data
+            comparable = comparable.drop(columns=uncensored, errors="ignore")
+            report = _validation(comparable, virtual.drop(columns=uncensored), seed)
+            report["not_compared"] = {
+                "columns": uncensored,
+                "reason": "the model draws event times without censoring (censoring belongs "
+                "to the trial design), so they are not compared with censored real data",
+            }
+        else:
+            report = _validation(comparable, virtual, seed)
     table = virtual
     if augment is not None:
         table = pd.concat(
@@ -142,6 +181,15 @@ def _validation(reference: pd.DataFrame, virtual: pd.DataFrame, seed: int) -> di
         f"{result.share_close_virtual:.3f}"
     )
     return {"validated": True} | result.to_dict()
+
+
+def _uncensored_outcomes(generator) -> list[str]:
+    """The time and event columns of a model that draws uncensored event times."""
+    from generators.bayesian import BayesianSurvival
+
+    if isinstance(generator, BayesianSurvival):
+        return [generator.time, generator.event]
+    return []
 
 
 def _conditions(given: list[str]) -> dict:
