@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,9 @@ from analysis.borrowing_pymc import fit_pymc
 from analysis.procova import COV_TYPES, ols_hc
 from trials.engine import replicate_generator
 from trials.exceptions import DesignError
+
+if TYPE_CHECKING:
+    from analysis.external_drift import ExternalControlDesign
 
 __all__ = [
     "DRIFT_KINDS",
@@ -413,7 +416,7 @@ class DriftResult:
     """
 
     table: pd.DataFrame
-    design: HybridDesign
+    design: HybridDesign | ExternalControlDesign
     thresholds: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -433,10 +436,15 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: design, settings, thresholds and the tidy table's records."""
-        design = asdict(self.design)
-        design["study_shares"] = list(design["study_shares"])
-        if math.isinf(design["follow_up"]):
-            design["follow_up"] = None
+        if isinstance(self.design, HybridDesign):
+            design = asdict(self.design)
+            design["study_shares"] = list(design["study_shares"])
+            if math.isinf(design["follow_up"]):
+                design["follow_up"] = None
+        else:  # an external-control design (analysis.external_drift)
+            from analysis.external_drift import describe
+
+            design = describe(self.design)
         return {
             "design": design,
             "settings": self.settings,
@@ -453,7 +461,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def simulate_drift(
-    design: HybridDesign,
+    design: HybridDesign | ExternalControlDesign,
     approaches: Sequence[Approach],
     drift: Sequence[float],
     *,
@@ -472,11 +480,17 @@ def simulate_drift(
 
     Parameters
     ----------
-    design : HybridDesign
+    design : HybridDesign or ExternalControlDesign
+        A hybrid design, or a single-arm trial with a propensity-score external control
+        arm (:class:`analysis.external_drift.ExternalControlDesign`).
     approaches : sequence
-        :class:`~analysis.borrowing.NoBorrowing`, :class:`~analysis.borrowing.PowerPrior`
-        (``a0 = 1``: pooling), :class:`~analysis.borrowing.CommensuratePrior`,
+        Hybrid design: :class:`~analysis.borrowing.NoBorrowing`,
+        :class:`~analysis.borrowing.PowerPrior` (``a0 = 1``: pooling),
+        :class:`~analysis.borrowing.CommensuratePrior`,
         :class:`~analysis.borrowing.RobustMAP`, :class:`ProcovaApproach` (normal only).
+        External-control design: :class:`~analysis.external_drift.ExternalControlApproach`
+        (``naive``, ``iptw_att``, ``overlap``, ``matching``; success when the one-sided
+        p-value is below ``1 - threshold``).
     drift : sequence of float
         Drift values (see ``kind``); 0 is no drift.
     kind : {"shift", "prevalence_difference"}
@@ -500,11 +514,19 @@ def simulate_drift(
     -------
     DriftResult
     """
+    from analysis import external_drift
+
     drift = [float(v) for v in drift]
-    problems = [f"{name}: {msg}" for name, msg in design_problems(design, drift, kind)]
+    external = external_drift.is_external(design)
+    check = external_drift.design_problems if external else design_problems
+    problems = [f"{name}: {msg}" for name, msg in check(design, drift, kind)]
     labels = [a.label for a in approaches]
     if not approaches or len(set(labels)) != len(labels):
         problems.append(f"approaches must be given, each once (got {labels})")
+    if external:
+        problems += external_drift.approach_problems(approaches)
+    elif any(isinstance(a, external_drift.ExternalControlApproach) for a in approaches):
+        problems.append("external-control approaches need an ExternalControlDesign")
     if any(isinstance(a, ProcovaApproach) for a in approaches) and design.endpoint != "normal":
         problems.append("procova: applies to a normal endpoint only")
     if not drift or not 0 < alpha < 0.5 or not 0 < level < 1 or n_replicates < 2:
@@ -514,13 +536,14 @@ def simulate_drift(
     if problems:
         raise DesignError("; ".join(problems))
     thresholds = {label: threshold if threshold is not None else 1 - alpha for label in labels}
+    run = external_drift.run_replicates if external else _run
     if calibrate:
         n_cal = calibration_replicates or n_replicates
-        probs = _run(design, approaches, [calibration_drift], kind, n_cal, seed, level,
+        probs = run(design, approaches, [calibration_drift], kind, n_cal, seed, level,
                      chunk_size, calibration=True, scenarios=("null",))  # fmt: skip
         thresholds = {a.label: calibrate_threshold(probs[(a.label, 0, "null")]["probability"],
                                                    alpha) for a in approaches}  # fmt: skip
-    results = _run(design, approaches, drift, kind, n_replicates, seed, level, chunk_size)
+    results = run(design, approaches, drift, kind, n_replicates, seed, level, chunk_size)
     rows = []
     for a in approaches:
         for i, value in enumerate(drift):
@@ -530,6 +553,8 @@ def simulate_drift(
                              "threshold": thresholds[a.label],
                              **_performance(out, design.true_effect(scenario),
                                             thresholds[a.label])})  # fmt: skip
+                if external:
+                    rows[-1]["n_ps_not_converged"] = external_drift.ps_not_converged(out)
     settings = {
         "kind": kind, "drift": drift, "n_replicates": n_replicates, "seed": seed,
         "alpha": alpha, "level": level, "calibrated": calibrate,

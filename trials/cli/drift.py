@@ -1,7 +1,10 @@
 """Operating characteristics of a hybrid design (randomized controls plus borrowed external
 controls) over a grid of drift between external and concurrent controls: type I error,
 power, bias, RMSE and interval coverage of each borrowing approach, with Monte Carlo SEs,
-written to a directory (CSV, JSON and a figure)."""
+written to a directory (CSV, JSON and a figure). With an ``external_control`` section
+instead of ``design``, the same for a single-arm trial against propensity-score-adjusted
+external controls (naive, IPTW-ATT, overlap weights, matching;
+:mod:`analysis.external_drift`)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from analysis.borrowing import (
     RobustMAP,
     SpikeAndSlab,
 )
+from analysis.external_drift import ExternalControlApproach, ExternalControlDesign
+from analysis.external_drift import design_problems as external_design_problems
 from analysis.hybrid_design import (
     HybridDesign,
     ProcovaApproach,
@@ -74,6 +79,18 @@ class DesignConfig(_Model):
     n_external: Count
     study_shares: list[Annotated[float, Field(gt=0, le=1)]] = Field(default=[1.0], min_length=1)
     heterogeneity_sd: NonNegative = 0.0
+
+
+class ExternalControlConfig(_Model):
+    """A single-arm trial against propensity-score-adjusted external controls
+    (:class:`analysis.external_drift.ExternalControlDesign`): ``covariate_shift`` is the
+    trial minus external mean of each measured covariate (in SDs), ``covariate_effects``
+    its effect on the outcome; ``control`` (endpoint) is the external mean at covariates 0."""
+
+    n_trial: Count
+    n_external: Count
+    covariate_shift: list[Finite] = Field(min_length=1, max_length=20)
+    covariate_effects: list[Finite] = Field(min_length=1, max_length=20)
 
 
 class UnmeasuredFactorConfig(_Model):
@@ -151,9 +168,16 @@ class ProcovaConfig(_Model):
     cov_type: Literal["HC0", "HC1", "HC2", "HC3"] = "HC3"
 
 
+class ExternalApproachConfig(_Model):
+    """An external-control analysis; ``caliper`` (matching) in SDs of the logit score."""
+
+    method: Literal["naive", "iptw_att", "overlap", "matching"]
+    caliper: Positive = 0.2
+
+
 ApproachConfig = Annotated[
     NoBorrowingConfig | PoolingConfig | PowerPriorConfig | CommensurateConfig | RobustMAPConfig
-    | ProcovaConfig,
+    | ProcovaConfig | ExternalApproachConfig,
     Field(discriminator="method"),
 ]
 
@@ -183,7 +207,8 @@ class DriftConfig(_Model):
     title: str | None = None
     description: str | None = None
     endpoint: EndpointConfig
-    design: DesignConfig
+    design: DesignConfig | None = None
+    external_control: ExternalControlConfig | None = None
     unmeasured_factor: UnmeasuredFactorConfig | None = None
     prognostic_score: PrognosticScoreConfig | None = None
     drift: DriftGrid
@@ -192,9 +217,24 @@ class DriftConfig(_Model):
     simulation: SimulationConfig = SimulationConfig()
 
     def design_settings(self) -> dict:
-        """The keyword arguments of :class:`~analysis.hybrid_design.HybridDesign`."""
+        """The keyword arguments of :class:`~analysis.hybrid_design.HybridDesign` (or of
+        :class:`~analysis.external_drift.ExternalControlDesign` with an
+        ``external_control`` section)."""
         e, d = self.endpoint, self.design
         factor, score = self.unmeasured_factor, self.prognostic_score
+        if self.external_control is not None:
+            x = self.external_control
+            return {
+                "endpoint": e.type, "n_trial": x.n_trial, "n_external": x.n_external,
+                "control": e.control, "effect": e.effect, "sd": e.sd,
+                "covariate_shift": tuple(x.covariate_shift),
+                "covariate_effects": tuple(x.covariate_effects),
+                "unmeasured_prevalence": factor.prevalence if factor else 0.0,
+                "unmeasured_strength": factor.strength if factor else 0.0,
+                "higher_is_better": e.higher_is_better,
+            }  # fmt: skip
+        if d is None:
+            raise DesignError("the configuration needs a design or an external_control section")
         return {
             "endpoint": e.type, "n_treated": d.n_treated, "n_control": d.n_control,
             "n_external": d.n_external, "control": e.control, "effect": e.effect, "sd": e.sd,
@@ -207,7 +247,10 @@ class DriftConfig(_Model):
             "higher_is_better": e.higher_is_better,
         }  # fmt: skip
 
-    def hybrid_design(self) -> HybridDesign:
+    def hybrid_design(self) -> HybridDesign | ExternalControlDesign:
+        """The simulated design: hybrid, or external control (``external_control``)."""
+        if self.external_control is not None:
+            return ExternalControlDesign(**self.design_settings())
         return HybridDesign(**self.design_settings())
 
     def approach_objects(self) -> list:
@@ -226,6 +269,8 @@ def _sd_prior(config) -> float | HalfNormal | HalfCauchy | SpikeAndSlab:
 
 
 def _approach(config):
+    if isinstance(config, ExternalApproachConfig):
+        return ExternalControlApproach(config.method, config.caliper)
     if isinstance(config, NoBorrowingConfig):
         return NoBorrowing()
     if isinstance(config, PoolingConfig):
@@ -250,11 +295,43 @@ _DESIGN_FIELDS = {
     "prognostic_correlation": "prognostic_score.correlation", "drift": "drift.values",
     "drift.kind": "drift.kind",
 }  # fmt: skip
+_EXTERNAL_FIELDS = {
+    **_DESIGN_FIELDS, "n_trial": "external_control.n_trial",
+    "n_external": "external_control.n_external",
+}  # fmt: skip
 
 
 def check_config(config: DriftConfig):
     """Semantic checks across fields: ``(field, message)`` pairs."""
     e, d = config.endpoint, config.design
+    if (d is None) == (config.external_control is None):
+        yield "design", "give either a design section (hybrid design) or an " \
+            "external_control section (single-arm trial with external controls), not both"
+        return
+    external = config.external_control is not None
+    for i, approach in enumerate(config.approaches):
+        if external != isinstance(approach, ExternalApproachConfig):
+            allowed = "naive, iptw_att, overlap, matching" if external else \
+                "no_borrowing, pooling, power_prior, commensurate, robust_map, procova"
+            yield f"approaches[{i}].method", f"{approach.method} does not apply to this " \
+                f"design (allowed: {allowed})"
+    if external:
+        x = config.external_control
+        if len(x.covariate_shift) != len(x.covariate_effects):
+            yield "external_control.covariate_effects", "needs one effect per covariate " \
+                f"shift ({len(x.covariate_shift)} shifts, {len(x.covariate_effects)} effects)"
+        if config.drift.kind == "prevalence_difference" and config.unmeasured_factor is None:
+            yield "drift.kind", "prevalence_difference needs an unmeasured_factor section"
+        if config.decision.threshold is not None and config.decision.calibrate:
+            yield "decision.threshold", "give a threshold or calibrate: true, not both"
+        design = SimpleNamespace(**config.design_settings())
+        for name, message in external_design_problems(design, config.drift.values,
+                                                      config.drift.kind):  # fmt: skip
+            if name == "covariate_effects":
+                continue  # reported above
+            field = "drift.values" + name[5:] if name.startswith("drift[") else name
+            yield _EXTERNAL_FIELDS.get(field, field), message
+        return
     if abs(sum(d.study_shares) - 1) > 1e-6:
         yield "design.study_shares", f"must sum to 1 (got {sum(d.study_shares):.6g})"
     if config.drift.kind == "prevalence_difference" and config.unmeasured_factor is None:
