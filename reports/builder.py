@@ -25,6 +25,12 @@ from reports.credibility import credibility_section
 from reports.document import Paragraph, Section, number_document
 from reports.example_trial import simulate_example
 from reports.external import external_control_section
+from reports.external_output import (
+    ExternalControlOutput,
+    is_external_control_output,
+    load_external_control,
+)
+from reports.external_report import external_control_report_sections, title_page
 from reports.figures import print_style
 from reports.provenance import gather
 from reports.results import curves, operating_characteristics
@@ -110,7 +116,10 @@ def build_report(
     Parameters
     ----------
     run_dir : path
-        A run directory written by ``insilico simulate`` (complete, of this run format).
+        A run directory written by ``insilico simulate`` (complete, of this run format), or
+        an output directory of ``insilico external-control`` (recognised by its manifest):
+        its report is built from the files written there (balance, overlap, effective
+        sample sizes, weighted Kaplan–Meier, E-value, tipping point), with no datasets.
     out_dir : path, optional
         The report directory (default ``RUN_DIR/report``). It receives ``report.html``,
         ``report.pdf`` (with ``pdf``) and ``datasets/`` (ADSL, ADTTE / ADRS / ADEFF as
@@ -146,27 +155,42 @@ def build_report(
     InsilicoError
         PDF requested where WeasyPrint cannot run, or datasets that cannot be written.
     """
+    if is_external_control_output(run_dir):
+        given = [
+            name
+            for name, value in (
+                ("validation", list(validation)),
+                ("real_data", real_data),
+                ("external_control", external_control),
+                ("replicate", replicate),
+            )
+            if value
+        ]
+        if given:
+            raise InsilicoError(
+                f"{run_dir}: an external-control output directory; {', '.join(given)} "
+                "apply to simulation runs only"
+            )
+        output = load_external_control(run_dir)
+        return _publish(
+            output.path,
+            out_dir,
+            force,
+            pdf,
+            lambda staging: _write_external(output, staging, pdf=pdf, command_line=command_line),
+        )
     run = load_run(run_dir)
     n_replicates = int(run.summary["n_replicates"])
     if not 0 <= replicate < n_replicates:
         raise RunDirectoryError(
             f"replicate {replicate}: the run has {n_replicates} trials (0 to {n_replicates - 1})"
         )
-    if pdf:
-        problem = pdf_support()
-        if problem is not None:
-            raise InsilicoError(f"cannot write the PDF: {problem} (or leave out --pdf)")
-    requested = Path(out_dir) if out_dir is not None else run.path / "report"
-    if requested.resolve() in (run.path.resolve(), *run.path.resolve().parents):
-        raise RunDirectoryError(f"{requested}: the report cannot replace the run directory")
-    target = report_directory(requested, force)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    except OSError as exc:
-        raise RunDirectoryError(f"{target}: cannot create ({exc.strerror})") from None
-    try:
-        _write(
+    return _publish(
+        run.path,
+        out_dir,
+        force,
+        pdf,
+        lambda staging: _write(
             run,
             staging,
             pdf=pdf,
@@ -175,7 +199,28 @@ def build_report(
             external_control=external_control,
             replicate=replicate,
             command_line=command_line,
-        )
+        ),
+    )
+
+
+def _publish(source: Path, out_dir, force: bool, pdf: bool, write) -> Path:
+    """Run ``write(staging)`` in a temporary sibling of the report directory and move the
+    result into place; returns the report's HTML path."""
+    if pdf:
+        problem = pdf_support()
+        if problem is not None:
+            raise InsilicoError(f"cannot write the PDF: {problem} (or leave out --pdf)")
+    requested = Path(out_dir) if out_dir is not None else source / "report"
+    if requested.resolve() in (source.resolve(), *source.resolve().parents):
+        raise RunDirectoryError(f"{requested}: the report cannot replace the run directory")
+    target = report_directory(requested, force)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise RunDirectoryError(f"{target}: cannot create ({exc.strerror})") from None
+    try:
+        write(staging)
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
@@ -186,6 +231,28 @@ def build_report(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target / HTML_NAME
+
+
+def _report_info(command_line: list[str] | None) -> dict:
+    date = datetime.now(timezone.utc)
+    return {
+        "version": _version("insilico-trials") or "unknown",
+        "date": date.strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(command_line) if command_line else "reports.build_report (API)",
+        "versions": {name: _version(name) for name in REPORT_PACKAGES}
+        | {"python": platform.python_version()},
+    }
+
+
+def _write_external(output: ExternalControlOutput, out: Path, *, pdf: bool, command_line) -> None:
+    info = _report_info(command_line)
+    with print_style():
+        sections = external_control_report_sections(output, info)
+    number_document(sections)
+    html = render_page(title_page(output, info), sections, info)
+    (out / HTML_NAME).write_text(html, encoding="utf-8")
+    if pdf:
+        render_pdf(html, out / PDF_NAME)
 
 
 def _write(
@@ -199,14 +266,7 @@ def _write(
     replicate,
     command_line,
 ) -> None:
-    date = datetime.now(timezone.utc)
-    info = {
-        "version": _version("insilico-trials") or "unknown",
-        "date": date.strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join(command_line) if command_line else "reports.build_report (API)",
-        "versions": {name: _version(name) for name in REPORT_PACKAGES}
-        | {"python": platform.python_version()},
-    }
+    info = _report_info(command_line)
     provenance = gather(run.protocol, run.model_files, list(validation), real_data)
     trial, problem, files, datasets = None, None, [], []
     changed = [m.path for m in provenance.models if m.unchanged is False or m.sha256 is None]
@@ -268,6 +328,31 @@ def _add_ademp_labels(sections: list[Section]) -> None:
 
 
 def render_html(run: RunData, sections: list[Section], info: dict) -> str:
+    p = run.protocol
+    page = {
+        "title": p.title,
+        "doc_id": p.id,
+        "kind": "In-silico clinical trial simulation report",
+        "subtitle": f"Protocol {p.id}, version {p.version}, phase {p.phase}",
+        "facts": [
+            ("Run", str(run.path)),
+            (
+                "Simulated trials",
+                f"{run.summary['n_replicates']:,} per scenario, seed {run.summary['seed']}",
+            ),
+            ("Generated", f"{info['date']} by insilico-trials {info['version']}"),
+        ],
+        "structure": "Structured as a simulation study (ADEMP: aims, data-generating "
+        "mechanisms, estimands, methods, performance measures; Morris, White & Crowther "
+        "2019). Every simulated number carries its Monte Carlo standard error.",
+        "running_head": f"{p.id} v{p.version} \u2014 in-silico trial simulation report",
+    }
+    return render_page(page, sections, info)
+
+
+def render_page(page: dict, sections: list[Section], info: dict) -> str:
+    """The HTML document: ``page`` gives the title page (``title``, ``doc_id``, ``kind``,
+    ``subtitle``, ``facts``, ``structure``) and the running head."""
     import jinja2
 
     env = jinja2.Environment(
@@ -279,15 +364,13 @@ def render_html(run: RunData, sections: list[Section], info: dict) -> str:
     )
     env.filters["css_string"] = css_string
     css = env.get_template("report.css").render()
-    p = run.protocol
     return env.get_template("report.html.j2").render(
-        title=p.title,
-        protocol=p,
-        run=run,
+        title=page["title"],
+        page=page,
         sections=sections,
         info=info,
         css=css,
-        running_head=f"{p.id} v{p.version} \u2014 in-silico trial simulation report",
+        running_head=page["running_head"],
         running_foot=f"insilico-trials {info['version']} \u00b7 generated {info['date']}",
     )
 

@@ -123,7 +123,7 @@ def _methods(result, prefix: str = "", suffix: str = "") -> list[str]:
     return sorted(names)
 
 
-def _love_plot(frame: pd.DataFrame, title: str) -> Figure:
+def love_plot(frame: pd.DataFrame, title: str) -> Figure:
     labels = frame["covariate"].astype(str) if "covariate" in frame else frame.index.astype(str)
     if "level" in frame:
         labels = [
@@ -162,7 +162,7 @@ def _love_plot(frame: pd.DataFrame, title: str) -> Figure:
     )
 
 
-def _km_plot(frame: pd.DataFrame, title: str) -> Figure:
+def km_by_source_plot(frame: pd.DataFrame, title: str) -> Figure:
     fig, ax = new_axes(6.5, 3.4)
     colours = [CONTROL, *EXPERIMENTAL]
     for k, (source, part) in enumerate(frame.groupby("source", sort=False)):
@@ -214,11 +214,11 @@ def _one(result, section: Section) -> None:
             continue
         shown = True
         if {"source", "time", "survival"} <= set(frame.columns):
-            section.add(_safe(lambda f=frame, t=title: _km_plot(f, t), f"{name} (curves)"))
+            section.add(_safe(lambda f=frame, t=title: km_by_source_plot(f, t), f"{name} (curves)"))
         else:
             section.add(_safe(lambda f=frame, t=title: _table(f, t.capitalize()), name))
             if {"smd_before", "smd_after"} <= set(frame.columns):
-                section.add(_safe(lambda f=frame, t=title: _love_plot(f, t), f"{name} (love)"))
+                section.add(_safe(lambda f=frame, t=title: love_plot(f, t), f"{name} (love)"))
         if isinstance(getattr(value, "table", None), pd.DataFrame):
             facts = _scalars(value, prefix=f"{title}: ")
             if facts:

@@ -521,3 +521,76 @@ def plot_bars_with_reference(
     ax.set_xlabel(xlabel)
     ax.legend(loc="lower right")
     return ax
+
+
+# ------------------------------------------------------------------ external control
+
+
+def plot_propensity_overlap(scores: Mapping[str, Sequence[float]], *, ax=None):
+    """Distribution of the propensity scores of each source (trial, external), as the
+    analysis estimated them: density histograms on common bins."""
+    ax = _axes(ax, width=6.0, height=3.0)
+    values = {k: np.asarray(v, dtype=float) for k, v in scores.items()}
+    values = {k: v[np.isfinite(v)] for k, v in values.items()}
+    pooled = np.concatenate([v for v in values.values() if v.size] or [np.array([0.0, 1.0])])
+    bins = np.histogram_bin_edges(pooled, bins=30)
+    colours = {"trial": VIRTUAL, "external": CONTROL}
+    for k, (source, v) in enumerate(values.items()):
+        colour = colours.get(source, REFERENCE)
+        if k == 0:
+            ax.hist(v, bins=bins, density=True, color=colour, alpha=0.45, label=source)
+        else:
+            ax.hist(
+                v,
+                bins=bins,
+                density=True,
+                histtype="step",
+                color=colour,
+                linewidth=1.6,
+                label=source,
+            )
+    ax.set_xlabel("Estimated propensity score (probability of being a trial patient)")
+    ax.set_ylabel("Density")
+    ax.legend()
+    return ax
+
+
+def plot_tipping_point(grid: pd.DataFrame, *, ax=None):
+    """The adjusted hazard ratio over a grid of unmeasured binary confounders: one line per
+    confounder-outcome hazard ratio (``confounder_hazard_ratio``) against the prevalence
+    difference between the sources; open markers where the adjusted confidence interval
+    includes 1 (``includes_null``), the null as a reference line."""
+    from reports.palette import EXPERIMENTAL, LINESTYLES, MARKERS
+
+    ax = _axes(ax, width=6.0, height=3.4)
+    for k, (hr_u, part) in enumerate(grid.groupby("confounder_hazard_ratio", sort=True)):
+        part = part.sort_values("prevalence_difference")
+        colour = EXPERIMENTAL[k % len(EXPERIMENTAL)]
+        x = part["prevalence_difference"].to_numpy(float)
+        y = part["hazard_ratio_adjusted"].to_numpy(float)
+        ax.plot(
+            x, y, color=colour, linestyle=LINESTYLES[k % len(LINESTYLES)], label=f"HR(U) = {hr_u:g}"
+        )
+        if "includes_null" in part:
+            null = part["includes_null"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+            marker = MARKERS[k % len(MARKERS)]
+            ax.scatter(x[~null], y[~null], marker=marker, color=colour, s=18, zorder=3)
+            ax.scatter(
+                x[null],
+                y[null],
+                marker=marker,
+                facecolors="none",
+                edgecolors=colour,
+                s=18,
+                zorder=3,
+            )
+    ax.axhline(1.0, color=REFERENCE, linestyle="--", linewidth=1)
+    ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("Prevalence difference of the unmeasured confounder between the sources")
+    ax.set_ylabel("Hazard ratio corrected for it")
+    ax.legend(loc="best", ncols=2)
+    return ax

@@ -275,18 +275,20 @@ def browser():
         chromium.close()
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_report_opens_in_headless_chromium(name, reports, browser, workspace):
+def check_in_browser(
+    browser, html: Path, shot: Path, *, min_images: int = 3, min_headings: int = 10
+) -> None:
+    """Open a report in headless Chromium: no console or page error, no request leaving
+    the document, every image loaded, enough sections, a screenshot that is not blank."""
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     errors, requests = [], []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(reports[name].resolve().as_uri(), wait_until="load")
+    page.goto(html.resolve().as_uri(), wait_until="load")
     images = page.evaluate(
         "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
     )
-    shot = workspace / "screenshots" / f"{name}.png"
     shot.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(shot), full_page=False)
     headings = page.evaluate("document.querySelectorAll('main h2').length")
@@ -294,13 +296,18 @@ def test_report_opens_in_headless_chromium(name, reports, browser, workspace):
     assert errors == []
     outside = [u for u in requests if not u.startswith(("data:", "file:"))]
     assert outside == [], "the report requested something outside itself"
-    assert len(images) >= 3
+    assert len(images) >= min_images
     assert all(complete and width > 0 for _, complete, width in images), images
-    assert headings >= 10
+    assert headings >= min_headings
     from PIL import Image
 
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.std() > 5, "the screenshot is blank"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_report_opens_in_headless_chromium(name, reports, browser, workspace):
+    check_in_browser(browser, reports[name], workspace / "screenshots" / f"{name}.png")
 
 
 # ---------------------------------------------------------------------- PDF
@@ -589,3 +596,139 @@ def test_pdf_without_weasyprint_is_a_clear_error(runs, workspace, monkeypatch):
     with pytest.raises(InsilicoError, match="cannot write the PDF: the PDF needs WeasyPrint"):
         reports.builder.build_report(runs["binary_response_phase2b"], workspace / "nopdf", pdf=True)
     assert not (workspace / "nopdf").exists()
+
+
+# ------------------------------------------------------------ external-control report
+
+EXTERNAL_PROTOCOL = PROTOCOLS / "rare_disease_external_control.yaml"
+EXTERNAL_SECTIONS = (
+    "synopsis",
+    "estimands",
+    "provenance",
+    "diagnostics",
+    "balance",
+    "overlap",
+    "effective-sample-size",
+    "kaplan-meier",
+    "results",
+    "sensitivity",
+    "e-value",
+    "tipping-point",
+    "notes",
+    "limitations",
+    "appendix-reproducibility",
+    "appendix-protocol",
+)
+
+
+@pytest.fixture(scope="module")
+def external_output(workspace) -> Path:
+    """insilico external-control on the shipped example (small bootstrap)."""
+    out = workspace / "external" / "ec"
+    assert run_cli("external-control", EXTERNAL_PROTOCOL, "--out", out, "-r", 20) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def external_report(external_output, workspace) -> Path:
+    target = workspace / "external" / "report"
+    assert run_cli("report", external_output, "--out", target) == 0
+    return target / "report.html"
+
+
+def test_an_external_control_report_shows_the_analysis_as_written(external_output, external_report):
+    from reports.document import num
+
+    html = external_report.read_text(encoding="utf-8")
+    for section in EXTERNAL_SECTIONS:
+        assert f'id="{section}"' in html, section
+    assert 'id="operating-characteristics"' not in html
+    assert "External-control analysis report" in html
+    assert not (external_report.parent / "datasets").exists()
+    # self-contained: no reference leaves the document
+    assert not re.search(r'(src|href)="(?!data:|#)', html)
+    assert "<link" not in html
+    assert "@import" not in html
+    # the numbers are the output's, as written (never recomputed)
+    summary = json.loads((external_output / "summary.json").read_text())
+    effect = summary["effect"]
+    boot = effect["bootstrap"]
+    ess = summary["effective_sample_size"]
+    assert (
+        f"hazard ratio {num(effect['estimate'])} (robust 95% CI {num(effect['conf_low'])} to "
+        f"{num(effect['conf_high'])}; bootstrap 95% CI {num(boot['conf_low'])} to "
+        f"{num(boot['conf_high'])}, 20 resamples" in html
+    )
+    assert f"{num(ess['trial'], 1)} / {num(ess['external'], 1)}" in html
+    assert f"after {num(summary['max_abs_smd_after'])}" in html
+    assert f"{num(summary['e_value']['e_value'], 2)}" in html
+    # every covariate (and level) of the balance table, with its SMDs
+    balance = pd.read_csv(external_output / "balance.csv")
+    table = html[html.index('id="balance"') : html.index('id="overlap"')]
+    for row in balance.itertuples():
+        assert f"<td>{row.label}</td>" in table, row.label
+        assert num(row.smd_after, 3, signed=True) in table
+    # data provenance: the input files' SHA-256 from the manifest
+    manifest = json.loads((external_output / "manifest.json").read_text())
+    for entry in [manifest["protocol"], *manifest["inputs"].values()]:
+        assert entry["sha256"] in html
+    assert "identical to the protocol analysed" in html
+    for note in summary["notes"] + summary["synthetic_control"]["notes"]:
+        assert note.replace("'", "&#39;") in html
+    # love plot, propensity overlap, weighted Kaplan-Meier, tipping-point grid
+    figures = re.findall(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="([^"]+)"', html)
+    assert len(figures) == 4, figures
+    assert any("Love plot" in f for f in figures)
+    assert any("Propensity" in f for f in figures)
+    assert any("Kaplan-Meier" in f for f in figures)
+    assert any("Tipping" in f for f in figures)
+
+
+def test_an_external_control_report_opens_in_headless_chromium(external_report, browser, workspace):
+    check_in_browser(browser, external_report, workspace / "screenshots" / "external-control.png")
+
+
+def test_an_external_control_output_missing_a_file_exits_2(external_output, workspace, capsys):
+    missing = _copy(external_output, workspace / "bad" / "ec-no-balance")
+    (missing / "balance.csv").unlink()
+    assert run_cli("report", missing) == 2
+    err = capsys.readouterr().err
+    assert "incomplete external-control output directory, missing balance.csv" in err
+    assert not (missing / "report").exists()
+
+    no_km = _copy(external_output, workspace / "bad" / "ec-no-km")
+    (no_km / "kaplan_meier.csv").unlink()
+    assert run_cli("report", no_km) == 2
+    assert "missing kaplan_meier.csv" in capsys.readouterr().err
+
+
+def test_an_external_control_output_without_the_manifest_marker_is_recognised(
+    external_output, workspace
+):
+    from reports import build_report
+
+    older = _copy(external_output, workspace / "older" / "ec")
+    manifest = json.loads((older / "manifest.json").read_text())
+    del manifest["insilico_trials_external_control"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    html = build_report(older, workspace / "older" / "report").read_text(encoding="utf-8")
+    assert 'id="balance"' in html
+
+
+def test_simulation_options_are_refused_for_an_external_control_output(external_output, workspace):
+    from reports import build_report
+    from trials.exceptions import InsilicoError
+
+    with pytest.raises(InsilicoError, match="replicate apply to simulation runs only"):
+        build_report(external_output, workspace / "external" / "refused", replicate=2)
+    assert not (workspace / "external" / "refused").exists()
+
+
+def test_an_external_control_report_as_pdf(external_output, workspace):
+    from reports import build_report, pdf_support
+
+    if pdf_support() is not None:
+        pytest.skip(pdf_support())
+    html = build_report(external_output, workspace / "external" / "pdf", pdf=True)
+    pdf = html.parent / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"

@@ -1,5 +1,7 @@
 """Write the report of a finished run: self-contained HTML (and PDF with --pdf), and the
-ADaM-style datasets of its example trial (SAS transport v5 and CSV, with metadata).
+ADaM-style datasets of its example trial (SAS transport v5 and CSV, with metadata). An
+output directory of insilico external-control gives the report of that analysis (balance,
+overlap, effective sample sizes, weighted Kaplan-Meier, sensitivity), without datasets.
 
 A report never replaces an earlier one silently: without --force an existing report
 directory is kept and the new report goes to the next free name (report-2, report-3, ...).
@@ -17,7 +19,11 @@ NAME = "report"
 
 
 def command(
-    run_dir: Path = typer.Argument(..., help="Run directory written by insilico simulate."),
+    run_dir: Path = typer.Argument(
+        ...,
+        help="Run directory of insilico simulate, or output directory of insilico "
+        "external-control.",
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Report directory (default: RUN_DIR/report)."
     ),
@@ -52,4 +58,5 @@ def command(
     typer.echo(f"wrote {html}")
     if pdf:
         typer.echo(f"wrote {folder / 'report.pdf'}")
-    typer.echo(f"wrote the datasets in {folder / 'datasets'}")
+    if (folder / "datasets").is_dir():
+        typer.echo(f"wrote the datasets in {folder / 'datasets'}")
