@@ -484,8 +484,7 @@ def _complete(run: RunDirectory, plan: RunPlan, manifest: dict, progress, pool):
     todo = [c for c in chunks if c not in done]
     started = time.perf_counter()
     try:
-        for chunk, frame in pool.map(plan.simulations, todo, plan.seed):
-            run.write_part(chunk, frame)
+        for chunk in pool.map(plan.simulations, todo, plan.seed, run.write_part):
             if progress is not None:
                 progress(chunk.stop - chunk.start)
     finally:
