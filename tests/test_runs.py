@@ -19,6 +19,26 @@ from trials.run import resume_run, simulate_to_directory
 from trials.simulation import simulate
 from trials.validation import load_protocol
 
+# Dask's clients and clusters leave unconnected sockets to the garbage collector; they are
+# collected (and warned about) at a random later point, so each Dask test collects them
+# itself, with the warning off
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@pytest.fixture
+def collect_sockets():
+    yield
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
 ONCOLOGY = PROTOCOLS / "oncology_os_phase3.yaml"
 GSD = PROTOCOLS / "oncology_os_group_sequential.yaml"
 
@@ -30,7 +50,9 @@ def replicate_table(run) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("path", [ONCOLOGY, GSD])
-def test_two_dask_workers_give_the_single_process_results_bit_for_bit(tmp_path, path):
+def test_two_dask_workers_give_the_single_process_results_bit_for_bit(
+    tmp_path, path, collect_sockets
+):
     protocol = load_protocol(path)
     _, one = simulate_to_directory(protocol, path, tmp_path / "one", n_replicates=900)
     _, two = simulate_to_directory(
@@ -129,7 +151,7 @@ def test_a_full_disk_leaves_a_consistent_run_that_resumes(tmp_path, monkeypatch,
     assert summary == expected
 
 
-def test_unreachable_scheduler_writes_nothing(tmp_path, capsys):
+def test_unreachable_scheduler_writes_nothing(tmp_path, capsys, collect_sockets):
     out = tmp_path / "run"
     argv = ["simulate", str(ONCOLOGY), "--out", str(out), "--scheduler", "tcp://127.0.0.1:9"]
     assert main(argv) == 2

@@ -13,6 +13,8 @@ not grow with the number of replicates.
 
 from __future__ import annotations
 
+import gc
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -146,6 +148,11 @@ class DaskExecutor:
         except (OSError, TimeoutError) as exc:
             if self._cluster is not None:
                 self._cluster.close()
+            # the failed connection leaves sockets to the garbage collector: close them now
+            # rather than warn about them at some later point of the program
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                gc.collect()
             where = scheduler or "a local cluster"
             raise RunDirectoryError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
         self.n_workers = max(1, len(self.client.scheduler_info()["workers"]))
