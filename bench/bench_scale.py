@@ -98,8 +98,8 @@ def main() -> None:
         "",
         f"Machine: {results['machine']}",
         "",
-        "| --- | --- |",
         "| run (simulation + summary; wall time with the cluster's start in brackets) | value |",
+        "| --- | --- |",
         f"| {n_mid:,} replicates in process | {in_process['run_s']:.1f} s "
         f"({in_process['wall_s']:.1f} s) |",
         f"| {n_mid:,} replicates, Dask 1 worker | {one['run_s']:.1f} s ({one['wall_s']:.1f} s); "
