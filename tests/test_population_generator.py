@@ -31,6 +31,7 @@ def phase2() -> pd.DataFrame:
             "marker": np.exp(z[:, 1]),
             "sex": np.where(z[:, 2] < 0, "F", "M"),
             "smoker": (z[:, 3] > stats.norm.ppf(0.7)).astype(int),
+            "stage": np.random.default_rng(12).choice(["I", "II", "III"], size=3000),
         }
     )
 
@@ -171,3 +172,26 @@ def test_covariates_and_a_generator_together_are_refused(tmp_path, copula):
     path.write_text(text)
     with pytest.raises(ProtocolError, match="not both"):
         load_protocol(path)
+
+
+def test_ancova_on_generator_covariates_equals_statsmodels(tmp_path, copula):
+    """ANCOVA with a three-level categorical and a numeric generator covariate: the treatment
+    estimate and SE of one simulated trial equal statsmodels OLS on its patient table."""
+    import statsmodels.formula.api as smf
+
+    from trials.simulation import simulate
+
+    path = write_protocol(tmp_path, copula, n=300)
+    text = path.read_text().replace("primary: {test: t_test}",
+                                    "primary: {test: ancova, covariates: [age, stage]}")
+    text = text.replace("covariates: [age, sex, smoker]", "covariates: [age, sex, smoker, stage]")
+    path.write_text(text.replace("sex: {M: 1.0}", "sex: {M: 1.0}, stage: {II: 2.0, III: 5.0}"))
+    protocol = load_protocol(path)
+    table = patient_table(protocol, replicate=0)
+    table = table[table["score_analysed"]].assign(
+        treated=(table["arm"] == "experimental").astype(float), stage=table["stage"].astype(str)
+    )
+    fit = smf.ols("score_value ~ treated + age + C(stage)", data=table).fit()
+    row = simulate(protocol, n_replicates=1, scenarios=("design",)).replicates.iloc[0]
+    assert row["estimate"] == pytest.approx(fit.params["treated"], rel=1e-9)
+    assert row["se"] == pytest.approx(fit.bse["treated"], rel=1e-9)

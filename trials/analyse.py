@@ -25,7 +25,6 @@ from analysis.weighted_logrank import maxcombo_test, weighted_logrank_test
 from trials.engine import AnalysisData, Layout, stratum_codes
 from trials.estimands import true_values
 from trials.protocol import (
-    CategoricalCovariate,
     EndpointAnalysis,
     Protocol,
     TimeToEventEndpoint,
@@ -142,7 +141,6 @@ def _compare(
     n_analysed = valid.sum(axis=1)
     events = np.full(valid.shape[0], np.nan)
     df = None
-    z_crit = stats.norm.ppf(0.5 + CI_LEVEL / 2)
     p_value = None
     if isinstance(endpoint, TimeToEventEndpoint):
         events = (data.event & valid).sum(axis=1).astype(float)
@@ -205,8 +203,36 @@ def _compare(
             fit = t_test(y, group, valid=valid)
         estimate, se, df = fit.difference, fit.se, fit.df
         statistic = fit.t if endpoint.better == "higher" else -fit.t
-        z_crit = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
         scale = "difference_in_means"
+    return comparison(
+        endpoint.name, arm_name, scale, truth, estimate, se, statistic, n_analysed, events,
+        sided=sided, alpha=alpha, df=df, p_value=p_value,
+    )
+
+
+def comparison(
+    endpoint: str,
+    arm: str,
+    scale: str,
+    truth: float,
+    estimate,
+    se,
+    statistic,
+    n_analysed: np.ndarray,
+    events: np.ndarray,
+    *,
+    sided: int,
+    alpha: float,
+    df=None,
+    p_value=None,
+) -> Comparison:
+    """A comparison from its estimate, SE and statistic (positive favouring the
+    experimental arm): the one- or two-sided p-value (normal, or t with ``df``) unless
+    given, the decision at ``alpha`` and the Wald interval at ``CI_LEVEL``."""
+    if df is None:
+        z_crit = stats.norm.ppf(0.5 + CI_LEVEL / 2)
+    else:
+        z_crit = stats.t.ppf(0.5 + CI_LEVEL / 2, df)
     with np.errstate(invalid="ignore"):
         if df is None:
             one_sided = stats.norm.sf(statistic)
@@ -217,8 +243,8 @@ def _compare(
         reject = p_value <= alpha
         ci_lower, ci_upper = estimate - z_crit * se, estimate + z_crit * se
     return Comparison(
-        endpoint=endpoint.name,
-        arm=arm_name,
+        endpoint=endpoint,
+        arm=arm,
         scale=scale,
         true_value=float(truth),
         estimate=np.asarray(estimate, float),
@@ -238,12 +264,12 @@ def _covariate_matrix(layout: Layout, covariates, names: list[str]) -> np.ndarra
     indicators of every level but the first."""
     if not names:
         return None
+    model = layout.covariate_model  # the protocol's covariates or its generator's
     columns = []
     for name in names:
-        spec = layout.protocol.covariate(name)
         values = covariates[name]
-        if isinstance(spec, CategoricalCovariate):
-            columns += [(values == level).astype(float) for level in range(1, len(spec.categories))]
+        if model.kind(name) == "categorical":
+            columns += [(values == level).astype(float) for level in range(1, model.n_levels(name))]
         else:
             columns.append(values.astype(float))
     return np.stack(columns, axis=-1)

@@ -23,16 +23,15 @@ from dataclasses import fields, replace
 from functools import cached_property
 
 import numpy as np
-from scipy import stats
 
 from analysis.boundaries import GroupSequentialDesign, boundaries_at, group_sequential_design
 from analysis.logrank import LogrankResult
 from analysis.logrank_looks import LogrankLooks, _entered_columns, event_calendar
 from trials.analyse import (
-    CI_LEVEL,
     Comparison,
     adjust_for_multiplicity,
     analyse,
+    comparison,
     comparison_alpha,
 )
 from trials.engine import Cohort, Cutoff, EndpointData, Layout, apply_cutoff
@@ -331,28 +330,10 @@ def _logrank_comparison(
     """One arm's log-rank comparison, as :func:`trials.analyse.analyse` builds it: the
     Peto estimate of the log hazard ratio, the statistic ``-z`` (positive favouring the
     experimental arm), its one- or two-sided normal p-value and Wald interval."""
-    sided = protocol.analysis.sided
-    estimate, se, statistic = fit.log_hr, fit.se_log_hr, -fit.z
-    z_crit = stats.norm.ppf(0.5 + CI_LEVEL / 2)
-    with np.errstate(invalid="ignore"):
-        one_sided = stats.norm.sf(statistic)
-        p_value = one_sided if sided == 1 else 2 * np.minimum(one_sided, 1 - one_sided)
-        reject = p_value <= comparison_alpha(protocol)
-        ci_lower, ci_upper = estimate - z_crit * se, estimate + z_crit * se
-    return Comparison(
-        endpoint=endpoint.name,
-        arm=arm,
-        scale="log_hazard_ratio",
-        true_value=float(truth),
-        estimate=np.asarray(estimate, float),
-        se=np.asarray(se, float),
-        ci_lower=np.asarray(ci_lower, float),
-        ci_upper=np.asarray(ci_upper, float),
-        statistic=np.asarray(statistic, float),
-        p_value=np.asarray(p_value, float),
-        reject=np.asarray(reject, bool),
-        n_analysed=n_analysed,
-        events=fit.events.astype(float),
+    return comparison(
+        endpoint.name, arm, "log_hazard_ratio", truth, fit.log_hr, fit.se_log_hr, -fit.z,
+        n_analysed, fit.events.astype(float),
+        sided=protocol.analysis.sided, alpha=comparison_alpha(protocol),
     )
 
 
