@@ -17,6 +17,7 @@ from trials.protocol import (
     StratifiedBlockRandomization,
     TimeToEventEndpoint,
     WeibullControl,
+    effect_distribution,
 )
 
 TESTS = {
@@ -134,21 +135,26 @@ def effect(endpoint) -> str:
                     f"changing at months {breaks}"
                 )
         if e.log_hazard_ratio_distribution is not None:
-            d = e.log_hazard_ratio_distribution
-            if d.model is not None:
-                parts.append(
-                    f"log hazard ratio drawn per trial from the posterior draws of {d.model}"
-                )
-            else:
-                parts.append(f"log hazard ratio drawn per trial from N({d.mean:g}, {d.sd:g}²)")
+            parts.append(effect_distribution_text(e.log_hazard_ratio_distribution))
         if e.cure_fraction is not None:
             parts.append(f"cure fraction {_per_arm(e.cure_fraction)}")
         return "; ".join(parts)
+    spread = effect_distribution(endpoint)
+    if spread is not None:
+        return effect_distribution_text(spread)
     if isinstance(endpoint, BinaryEndpoint):
         if e.odds_ratio is not None:
             return f"odds ratio {_per_arm(e.odds_ratio)}"
         return f"risk difference {_per_arm(e.risk_difference)}"
     return f"mean difference {_per_arm(e.mean_difference)}"
+
+
+def effect_distribution_text(d) -> str:
+    """An effect drawn per trial from a distribution (an ``EffectDistribution``)."""
+    scale = d.scale.replace("_", " ")  # log hazard ratio, log odds ratio, mean difference
+    if d.model is not None:
+        return f"{scale} drawn per trial from the posterior draws of {d.model}"
+    return f"{scale} drawn per trial from N({d.mean:g}, {d.sd:g}²)"
 
 
 def covariate_effects(endpoint) -> str:

@@ -2,11 +2,12 @@
 
 A run uses a generator when its protocol draws baseline covariates from a fitted model
 (``population.generator.model``) or the treatment effect from a model's posterior
-(``effect.log_hazard_ratio_distribution.model``). For each model file this gathers what
-the file itself records — kind, settings, the SHA-256, size and columns of the data it was
-fitted on, the package version, fit diagnostics (a Bayesian model's R-hat, ESS and
-divergences; a copula's latent correlation) — and whether the file still has the SHA-256
-the run recorded. Cohort validation reports (``<cohort>.validation.json`` written by
+(``effect.log_hazard_ratio_distribution.model``, ``log_odds_ratio_distribution`` or
+``mean_difference_distribution``). For each model file this gathers what the file itself
+records — kind, settings, the SHA-256, size and columns of the data it was fitted on, the
+package version, fit diagnostics (a Bayesian model's R-hat, ESS and divergences; a
+copula's latent correlation) — and whether the file still has the SHA-256 the run
+recorded. Cohort validation reports (``<cohort>.validation.json`` written by
 ``insilico generate``, the :class:`generators.validation.CohortValidation` of a virtual
 cohort) are read as they are: the fidelity, detection, privacy and utility metrics.
 
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from trials.exceptions import InsilicoError, RunDirectoryError
-from trials.protocol import Protocol, TimeToEventEndpoint
+from trials.protocol import Protocol, effect_distribution
 from trials.run import file_sha256
 
 #: Seed of the virtual patients drawn for the real-versus-virtual figures.
@@ -152,10 +153,9 @@ def model_paths(protocol: Protocol) -> list[tuple[str, str, list[str]]]:
             ("population generator (baseline covariates)", spec.model, list(spec.covariates))
         )
     for endpoint in [protocol.endpoints.primary, *protocol.endpoints.secondary]:
-        if isinstance(endpoint, TimeToEventEndpoint):
-            spread = endpoint.effect.log_hazard_ratio_distribution
-            if spread is not None and spread.model is not None:
-                out.append((f"treatment-effect posterior ({endpoint.name})", spread.model, []))
+        spread = effect_distribution(endpoint)
+        if spread is not None and spread.model is not None:
+            out.append((f"treatment-effect posterior ({endpoint.name})", spread.model, []))
     return out
 
 

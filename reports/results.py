@@ -35,7 +35,9 @@ from reports.figures import (
 )
 from reports.palette import protocol_arm_styles
 from reports.run_data import RunData
+from trials.design import conditional_effect_text
 from trials.exceptions import InsilicoError
+from trials.protocol import EventsTiming, TimeToEventEndpoint, effect_distribution
 
 
 def scenario_quantity(run: RunData, scenario: str) -> str:
@@ -45,7 +47,7 @@ def scenario_quantity(run: RunData, scenario: str) -> str:
         return "type I error"
     for row in run.summary["primary"].get("conditional_power", []):
         if row["scenario"] == scenario:
-            return f"conditional power at HR {row['hazard_ratio']:.3f} ({row['effect']})"
+            return f"conditional power at {conditional_effect_text(row)} ({row['effect']})"
     return f"rejection rate ({scenario})"
 
 
@@ -507,7 +509,22 @@ def _assurance_curve(run: RunData, section: Section) -> None:
     from analysis.assurance import logrank_assurance
 
     protocol = run.protocol
-    spec = protocol.endpoints.primary.effect.log_hazard_ratio_distribution
+    primary = protocol.endpoints.primary
+    spec = effect_distribution(primary)
+    if not (
+        isinstance(primary, TimeToEventEndpoint)
+        and isinstance(protocol.analysis.timing, EventsTiming)
+        and len(protocol.arms) == 2
+    ):
+        section.add(
+            Paragraph(
+                "No assurance curve: the closed-form conditional power curve covers "
+                "event-driven two-arm log-rank designs. The simulated assurance and "
+                "conditional powers are in the rejection rates above.",
+                css="omitted",
+            )
+        )
+        return
     events = protocol.analysis.timing.target_events
     ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
     alpha = protocol.analysis.alpha
@@ -515,10 +532,10 @@ def _assurance_curve(run: RunData, section: Section) -> None:
         mean, sd = spec.mean, spec.sd
         draws = None
     else:
-        from trials.engine import posterior_log_hr
+        from trials.engine import posterior_effect_draws
 
         try:
-            draws = posterior_log_hr(spec.model)
+            draws = posterior_effect_draws(spec.model, spec.scale)
         except (InsilicoError, ImportError, OSError) as exc:
             section.add(
                 Paragraph(

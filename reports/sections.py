@@ -23,6 +23,7 @@ from reports.provenance import Provenance
 from reports.provenance_section import provenance_section
 from reports.results import scenario_quantity
 from reports.run_data import RunData
+from trials.design import conditional_effect_text
 
 SPONSOR = "Sponsor to complete"
 DASH = "\u2013"
@@ -43,7 +44,7 @@ def synopsis(run: RunData) -> Section:
         for arm, cell in row["power"].items():
             headline.append(
                 [
-                    f"Conditional power at HR {row['hazard_ratio']:.3f} ({row['effect']}): {arm}",
+                    f"Conditional power at {conditional_effect_text(row)} ({row['effect']}): {arm}",
                     rate_cell(cell),
                 ]
             )

@@ -231,3 +231,19 @@ def test_incompatible_run_directory(tmp_path, capsys):
     assert "format 1" in capsys.readouterr().err
 
 
+
+
+def test_torch_engine_on_two_dask_workers_gives_the_single_process_results(
+    tmp_path, collect_sockets
+):
+    pytest.importorskip("torch")
+    path = ONCOLOGY.parent.parent / "bench" / "reference_design.yaml"
+    protocol = load_protocol(path)
+    settings = {"n_replicates": 3000, "device": "torch-cpu"}
+    _, one = simulate_to_directory(protocol, path, tmp_path / "one", **settings)
+    _, two = simulate_to_directory(
+        protocol, path, tmp_path / "two", chunk_size=1000, workers=2, **settings
+    )
+    assert json.dumps(one) == json.dumps(two)
+    pd.testing.assert_frame_equal(replicate_table(tmp_path / "one"),
+                                  replicate_table(tmp_path / "two"))

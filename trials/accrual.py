@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trials.arrays import like, namespace
 from trials.protocol import Accrual
 
 
@@ -15,18 +16,18 @@ def accrual_knots(accrual: Accrual) -> tuple[np.ndarray, np.ndarray]:
     return starts, rates
 
 
-def enrollment_time(accrual: Accrual, expected: np.ndarray) -> np.ndarray:
+def enrollment_time(accrual: Accrual, expected):
     """Invert the cumulative accrual intensity: the time at which ``expected`` patients
-    are expected to have enrolled (the last period lasts for ever)."""
+    are expected to have enrolled (the last period lasts for ever); ``expected`` is a
+    numpy array or a torch tensor."""
     starts, rates = accrual_knots(accrual)
     cumulative = np.concatenate([[0.0], np.cumsum(np.diff(starts) * rates[:-1])])
-    piece = np.searchsorted(cumulative, expected, side="right") - 1
+    starts, rates, cumulative = (like(a, expected) for a in (starts, rates, cumulative))
+    piece = namespace(expected).searchsorted(cumulative, expected, side="right") - 1
     return starts[piece] + (expected - cumulative[piece]) / rates[piece]
 
 
-def enrollment_times(
-    accrual: Accrual, n_patients: int, exponentials: np.ndarray | None
-) -> np.ndarray:
+def enrollment_times(accrual: Accrual, n_patients: int, exponentials):
     """Calendar enrollment times of patients 1..n (months from the start of the study).
 
     Parameters
@@ -35,14 +36,14 @@ def enrollment_times(
         The accrual rates.
     n_patients : int
         Number of patients (the last axis of ``exponentials``).
-    exponentials : ndarray or None
+    exponentials : ndarray, tensor or None
         Standard exponential draws, shape ``(R, n_patients)``, for a Poisson process;
         ignored for deterministic accrual, where patient ``i`` (1-based) enters when the
         cumulative expected accrual reaches ``i``.
     """
     if accrual.process == "deterministic" or exponentials is None:
         return enrollment_time(accrual, np.arange(1, n_patients + 1, dtype=float))
-    return enrollment_time(accrual, np.cumsum(exponentials, axis=-1))
+    return enrollment_time(accrual, namespace(exponentials).cumulative_sum(exponentials, axis=-1))
 
 
 def expected_accrual_duration(accrual: Accrual, n_patients: int) -> float:

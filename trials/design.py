@@ -21,7 +21,14 @@ from analysis.boundaries import group_sequential_design
 from analysis.survival_design import survival_power
 from trials.accrual import accrual_knots
 from trials.exceptions import DesignError
-from trials.protocol import EventsTiming, ExponentialControl, Protocol, TimeToEventEndpoint
+from trials.protocol import (
+    DISTRIBUTION_KEYS,
+    EventsTiming,
+    ExponentialControl,
+    Protocol,
+    TimeToEventEndpoint,
+    effect_distribution,
+)
 
 
 def design_summary(protocol: Protocol) -> dict:
@@ -44,7 +51,7 @@ def design_summary(protocol: Protocol) -> dict:
         isinstance(primary, TimeToEventEndpoint)
         and isinstance(timing, EventsTiming)
         and len(protocol.arms) == 2
-        and primary.effect.log_hazard_ratio_distribution is not None
+        and effect_distribution(primary) is not None
     ):
         return assurance_summary(protocol)
     if not (
@@ -262,10 +269,10 @@ def nph_summary(protocol: Protocol) -> dict:
 
 
 def assurance_summary(protocol: Protocol) -> dict:
-    """Assurance of the log-rank test when the log hazard ratio is uncertain (a normal
-    distribution or a model's posterior draws), the conditional power at the median effect
-    (and at the protocol's chosen hazard ratio), and the events for 80 % and 90 %
-    assurance when they can be reached."""
+    """For an event-driven two-arm time-to-event design: assurance of the log-rank test
+    when the log hazard ratio is uncertain (a normal distribution or a model's posterior
+    draws), the conditional power at the median effect (and at the protocol's chosen
+    hazard ratio), and the events for 80 % and 90 % assurance when they can be reached."""
     from analysis.assurance import (
         events_for_assurance,
         events_for_assurance_draws,
@@ -274,7 +281,7 @@ def assurance_summary(protocol: Protocol) -> dict:
     )
     from analysis.power import logrank_power
 
-    spec = protocol.endpoints.primary.effect.log_hazard_ratio_distribution
+    spec = effect_distribution(protocol.endpoints.primary)
     ratio = protocol.experimental_arms[0].allocation / protocol.control_arm.allocation
     alpha = protocol.analysis.alpha
     events = protocol.analysis.timing.target_events
@@ -290,13 +297,16 @@ def assurance_summary(protocol: Protocol) -> dict:
             "assurance": logrank_assurance(events, spec.mean, spec.sd, alpha, ratio),
         }
         solve = partial(
-            events_for_assurance, log_hr_mean=spec.mean, log_hr_sd=spec.sd, alpha=alpha,
+            events_for_assurance,
+            log_hr_mean=spec.mean,
+            log_hr_sd=spec.sd,
+            alpha=alpha,
             allocation_ratio=ratio,
         )
     else:
-        from trials.engine import posterior_log_hr
+        from trials.engine import posterior_effect_draws
 
-        draws = posterior_log_hr(spec.model)
+        draws = posterior_effect_draws(spec.model, spec.scale)
         out |= {
             "log_hazard_ratio_model": spec.model,
             "log_hazard_ratio_draws": int(draws.size),
@@ -326,31 +336,52 @@ def assurance_summary(protocol: Protocol) -> dict:
 
 
 def conditional_effects(protocol: Protocol) -> list[tuple[str, float]]:
-    """``(label, log HR)`` of the conditional powers reported with an assurance: at the
-    median of the primary endpoint's effect distribution, and at the protocol's
-    ``power_at_hazard_ratio`` when given."""
-    primary = protocol.endpoints.primary
-    if not isinstance(primary, TimeToEventEndpoint):
-        return []
-    spec = primary.effect.log_hazard_ratio_distribution
+    """``(label, effect on the model scale)`` of the conditional powers reported with an
+    assurance: at the median of the primary endpoint's effect distribution, and at the
+    protocol's chosen effect (``power_at_hazard_ratio``, ``power_at_odds_ratio`` or
+    ``power_at_mean_difference``) when given."""
+    spec = effect_distribution(protocol.endpoints.primary)
     if spec is None:
         return []
     if spec.model is None:
         out = [("median of the effect distribution", float(spec.mean))]
     else:
-        from trials.engine import posterior_log_hr
+        from trials.engine import posterior_effect_draws
 
-        out = [("posterior median", float(np.median(posterior_log_hr(spec.model))))]
-    if spec.power_at_hazard_ratio is not None:
-        out.append(("chosen hazard ratio", float(np.log(spec.power_at_hazard_ratio))))
+        draws = posterior_effect_draws(spec.model, spec.scale)
+        out = [("posterior median", float(np.median(draws)))]
+    if spec.power_at is not None:
+        out.append((f"chosen {spec.fixed_key.replace('_', ' ')}", spec.power_at))
     return out
 
 
-def with_fixed_effect(protocol: Protocol, log_hr: float) -> Protocol:
+def conditional_effect(protocol: Protocol, value: float) -> dict:
+    """A conditional effect on the model scale as the run summary reports it: on the
+    natural scale under the protocol's fixed-effect key (``{"hazard_ratio": 0.7}``,
+    ``{"odds_ratio": 1.8}``, ``{"mean_difference": -2.5}``)."""
+    spec = effect_distribution(protocol.endpoints.primary)
+    return {spec.fixed_key: spec.from_scale(value)}
+
+
+def conditional_effect_text(row: dict) -> str:
+    """How a conditional power of a run summary names its effect: ``HR 0.700``,
+    ``OR 1.800`` or ``mean difference -2.5``."""
+    if "hazard_ratio" in row:
+        return f"HR {row['hazard_ratio']:.3f}"
+    if "odds_ratio" in row:
+        return f"OR {row['odds_ratio']:.3f}"
+    if "mean_difference" in row:
+        return f"mean difference {row['mean_difference']:.4g}"
+    return "the fixed effect"
+
+
+def with_fixed_effect(protocol: Protocol, value: float) -> Protocol:
     """The protocol with the primary endpoint's effect distribution replaced by one
-    hazard ratio (for conditional power, with the same random draws)."""
+    effect (``value`` on the model scale: log HR, log OR or mean difference), for a
+    conditional power with the same random draws."""
+    primary = protocol.endpoints.primary
     content = protocol.model_dump(mode="python", exclude_unset=True)
     effect = content["endpoints"]["primary"]["effect"]
-    effect.pop("log_hazard_ratio_distribution")
-    effect["hazard_ratio"] = float(np.exp(log_hr))
+    effect.pop(DISTRIBUTION_KEYS[primary.type])
+    effect |= conditional_effect(protocol, value)
     return Protocol.model_validate(content)

@@ -27,6 +27,7 @@ from analysis.logrank_looks import administrative_censoring
 from generators.population import CovariateModel, covariate_model
 from trials import randomization as rand
 from trials.accrual import enrollment_times
+from trials.arrays import like, namespace
 from trials.exceptions import DesignError
 from trials.expressions import Expression, parse_expression
 from trials.outcomes import (
@@ -51,6 +52,7 @@ from trials.protocol import (
     SimpleRandomization,
     StratifiedBlockRandomization,
     TimeToEventEndpoint,
+    effect_distribution,
 )
 
 SCENARIOS = ("design", "null")
@@ -147,12 +149,7 @@ class Layout:
     def uncertain_effects(self) -> list[str]:
         """Endpoints whose effect each trial draws from a distribution (one uniform each,
         after the randomization draws)."""
-        return [
-            e.name
-            for e in self.endpoints
-            if isinstance(e, TimeToEventEndpoint)
-            and e.effect.log_hazard_ratio_distribution is not None
-        ]
+        return [e.name for e in self.endpoints if effect_distribution(e) is not None]
 
     def default_chunk_size(self) -> int:
         cells = self.n_candidates * len(self.columns) + self.n_randomization
@@ -347,13 +344,13 @@ def piecewise_effects(protocol: Protocol, endpoint: TimeToEventEndpoint) -> list
 def arm_effects(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarray:
     """The effect of each arm on its model scale (log HR, log OR, risk or mean difference).
 
-    A piecewise (non-proportional) hazard ratio has no single log HR: NaN.
+    An effect drawn per trial from a distribution (see :func:`trial_effects`) and a
+    piecewise (non-proportional) hazard ratio have no single value: NaN.
     """
+    if effect_distribution(endpoint) is not None:
+        effect = np.array([0.0 if arm.control else np.nan for arm in protocol.arms])
+        return np.zeros_like(effect) if null else effect
     if isinstance(endpoint, TimeToEventEndpoint):
-        if endpoint.effect.log_hazard_ratio_distribution is not None:
-            # drawn per trial (see trial_effects); no single value here
-            effect = np.array([0.0 if arm.control else np.nan for arm in protocol.arms])
-            return np.zeros_like(effect) if null else effect
         if endpoint.effect.piecewise_hazard_ratio is not None:
             effect = np.array([0.0 if arm.control else np.nan for arm in protocol.arms])
             return np.zeros_like(effect) if null else effect
@@ -369,30 +366,74 @@ def arm_effects(protocol: Protocol, endpoint: Endpoint, null: bool) -> np.ndarra
 
 
 def trial_effects(protocol: Protocol, endpoint, cohort: Cohort, null: bool) -> np.ndarray:
-    """Per-patient log hazard ratio when each trial draws its own from a distribution."""
+    """Per-patient effect on the model scale (log HR, log OR or mean difference) when each
+    trial draws its own from the endpoint's distribution: the posterior draw indexed by the
+    trial's uniform, or ``mean + sd * Phi^-1(u)``; zero in the control arm and on the
+    null."""
     if null:
         return np.zeros(cohort.arm.shape)
-    spec = endpoint.effect.log_hazard_ratio_distribution
+    spec = effect_distribution(endpoint)
     u = cohort.effect_uniforms[endpoint.name]
     if spec.model is not None:
-        draws = posterior_log_hr(spec.model)
-        log_hr = draws[np.minimum((u * len(draws)).astype(np.int64), len(draws) - 1)]
+        draws = posterior_effect_draws(spec.model, spec.scale)
+        value = draws[np.minimum((u * len(draws)).astype(np.int64), len(draws) - 1)]
     else:
-        log_hr = spec.mean + spec.sd * ndtri(u)
+        value = spec.mean + spec.sd * ndtri(u)
     control = next(i for i, arm in enumerate(protocol.arms) if arm.control)
-    return np.where(cohort.arm == control, 0.0, log_hr[:, None])
+    return np.where(cohort.arm == control, 0.0, value[:, None])
+
+
+SCALE_NAMES = {
+    "log_hazard_ratio": "log hazard ratio",
+    "log_odds_ratio": "log odds ratio",
+    "mean_difference": "mean difference",
+}
+SCALE_GENERATORS = {
+    "log_hazard_ratio": "bayesian_weibull or bayesian_piecewise_exponential",
+    "log_odds_ratio": "bayesian_logistic",
+    "mean_difference": "bayesian_linear",
+}
+
+
+def effect_model_problem(model, scale: str) -> str | None:
+    """Why a loaded model cannot give the treatment effect on ``scale`` (None if it can)."""
+    if not hasattr(model, "posterior_effect"):
+        return (
+            f"a {model.kind} model has no treatment-effect posterior (fit one with "
+            f"--generator {SCALE_GENERATORS[scale]})"
+        )
+    if model.effect_scale != scale:
+        return (
+            f"a {model.kind} model's treatment effect is a "
+            f"{SCALE_NAMES.get(model.effect_scale, model.effect_scale)}, not the "
+            f"{SCALE_NAMES[scale]} this endpoint needs (fit it with --generator "
+            f"{SCALE_GENERATORS[scale]})"
+        )
+    if getattr(model, "treatment", None) is None:
+        return f"the {model.kind} model was fitted without a treatment: it has no effect"
+    return None
 
 
 @lru_cache(maxsize=8)
-def posterior_log_hr(model_path: str) -> np.ndarray:
-    """The treatment log-HR draws of a fitted Bayesian model file, in a fixed order."""
+def posterior_effect_draws(model_path: str, scale: str) -> np.ndarray:
+    """The treatment-effect draws (``posterior_effect()``) of a fitted Bayesian model file
+    whose ``effect_scale`` is ``scale``, in a fixed order (read-only)."""
     import generators  # noqa: F401  (registers the generators)
     from generators.base import load
 
     model = load(model_path)
-    if not hasattr(model, "posterior_log_hr"):
-        raise DesignError(f"{model_path}: a {model.kind} model has no treatment effect posterior")
-    return np.asarray(model.posterior_log_hr(), dtype=float)
+    problem = effect_model_problem(model, scale)
+    if problem is not None:
+        raise DesignError(f"{model_path}: {problem}")
+    draws = np.asarray(model.posterior_effect(), dtype=float)
+    draws.setflags(write=False)
+    return draws
+
+
+def posterior_log_hr(model_path: str) -> np.ndarray:
+    """The treatment log-HR draws of a fitted Bayesian survival model file, in a fixed
+    order (:func:`posterior_effect_draws` on the log hazard ratio scale)."""
+    return posterior_effect_draws(model_path, "log_hazard_ratio")
 
 
 def ice_hazards(protocol: Protocol, rate, null: bool) -> np.ndarray:
@@ -438,7 +479,7 @@ def simulate_outcomes(layout: Layout, cohort: Cohort, null: bool) -> list[Endpoi
             out.append(EndpointData(endpoint, time=time, censor=censor))
             continue
         if isinstance(endpoint, BinaryEndpoint):
-            scale = "logit" if endpoint.effect.odds_ratio is not None else "risk"
+            scale = "risk" if endpoint.effect.risk_difference is not None else "logit"
             value = binary_responses(u_out, endpoint.control.rate, linear, effect, scale)
         else:
             value = continuous_responses(
@@ -479,23 +520,29 @@ def _event_times(layout, cohort, endpoint, u_out, linear, effect, null) -> np.nd
 
 
 def _dropout_times(layout: Layout, cohort: Cohort) -> np.ndarray:
-    protocol = layout.protocol
     e = -np.log1p(-cohort.uniforms[:, :, layout.columns["dropout"]])
+    return dropout_times(layout.protocol, e, cohort.arm)
+
+
+def dropout_times(protocol: Protocol, exponentials, arm):
+    """Times to dropout from standard exponential draws and arm indexes (numpy arrays or
+    torch tensors)."""
+    xp = namespace(exponentials)
     hazards: list[PiecewiseHazard] = [
-        dropout_hazard(protocol.dropout.by_arm.get(arm.name, protocol.dropout.all))
-        for arm in protocol.arms
+        dropout_hazard(protocol.dropout.by_arm.get(a.name, protocol.dropout.all))
+        for a in protocol.arms
     ]
     if all(len(h.starts) == 1 for h in hazards):
         rates = np.array([h.hazards[0] for h in hazards])
         if np.all(rates == rates[0]):
-            return hazards[0].inverse(e)
-        rate = rates[cohort.arm]
+            return hazards[0].inverse(exponentials)
+        rate = like(rates, exponentials)[arm]
         with np.errstate(divide="ignore"):
-            return np.where(rate > 0, e / np.where(rate > 0, rate, 1.0), np.inf)
-    times = np.empty_like(e)
+            return xp.where(rate > 0, exponentials / xp.where(rate > 0, rate, 1.0), np.inf)
+    times = xp.empty_like(exponentials)
     for a, hazard in enumerate(hazards):
-        mask = cohort.arm == a
-        times[mask] = hazard.inverse(e[mask])
+        mask = arm == a
+        times[mask] = hazard.inverse(exponentials[mask])
     return times
 
 

@@ -49,6 +49,7 @@ class Simulation:
     label: str | None = None
     n_draw: int | None = None
     point: str | None = None
+    device: str | None = None  # the torch engine's device (None: the numpy engine)
 
 
 def simulate_chunk(simulation: Simulation, chunk: Chunk, seed: int) -> pd.DataFrame:
@@ -57,7 +58,9 @@ def simulate_chunk(simulation: Simulation, chunk: Chunk, seed: int) -> pd.DataFr
 
     layout, sequential = _layout(simulation.protocol, simulation.n_draw)
     replicates = np.arange(chunk.start, chunk.stop)
-    frame = simulate_replicates(layout, replicates, seed, simulation.scenarios, sequential)
+    frame = simulate_replicates(
+        layout, replicates, seed, simulation.scenarios, sequential, simulation.device
+    )
     if simulation.label is not None:
         frame = frame.assign(scenario=simulation.label)
     if simulation.point is not None:
@@ -134,9 +137,7 @@ class DaskExecutor:
                 # mmap threshold low, so every large temporary array is mapped and faulted
                 # in afresh: 40 % slower here. Large arrays stay on the heap instead.
                 environ = dask.config.get("distributed.nanny.pre-spawn-environ")
-                with dask.config.set(
-                    {"distributed.nanny.pre-spawn-environ": environ | _MALLOC}
-                ):
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": environ | _MALLOC}):
                     self._cluster = LocalCluster(
                         n_workers=workers,
                         threads_per_worker=1,

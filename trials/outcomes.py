@@ -12,6 +12,7 @@ import numpy as np
 from scipy.special import expit, logit, ndtri
 
 from generators.population import CovariateModel
+from trials.arrays import like, namespace
 from trials.protocol import (
     DropoutModel,
     ExponentialControl,
@@ -43,18 +44,21 @@ class PiecewiseHazard:
         piece = np.searchsorted(self.starts, t, side="right") - 1
         return self.cumulative_at_starts[piece] + (t - self.starts[piece]) * self.hazards[piece]
 
-    def inverse(self, target: np.ndarray) -> np.ndarray:
-        """The time at which the cumulative hazard reaches ``target`` (inf if never)."""
+    def inverse(self, target):
+        """The time at which the cumulative hazard reaches ``target`` (inf if never);
+        ``target`` is a numpy array or a torch tensor."""
+        xp = namespace(target)
         if len(self.starts) == 1:
             if self.hazards[0] == 0:
-                return np.full(np.shape(target), np.inf)
+                return xp.full_like(target, np.inf, dtype=xp.float64)
             return target / self.hazards[0]
-        cum = self.cumulative_at_starts
+        cum = like(self.cumulative_at_starts, target)
         # a zero-hazard piece has equal cumulative hazards at both ends: 'right' skips it
-        piece = np.searchsorted(cum, target, side="right") - 1
+        piece = xp.searchsorted(cum, target, side="right") - 1
+        starts, hazards = like(self.starts, target), like(self.hazards, target)
         with np.errstate(divide="ignore", invalid="ignore"):
-            time = self.starts[piece] + (target - cum[piece]) / self.hazards[piece]
-        return np.where(np.isnan(time), np.inf, time)
+            time = starts[piece] + (target - cum[piece]) / hazards[piece]
+        return xp.where(xp.isnan(time), np.inf, time)
 
 
 def annual_rate_hazard(rate: float) -> float:
@@ -92,14 +96,12 @@ def _weibull_scale(control: WeibullControl) -> float:
     return control.median / np.log(2.0) ** (1.0 / control.shape)
 
 
-def event_times(
-    control: SurvivalControl, exponentials: np.ndarray, log_hazard_ratio: np.ndarray
-) -> np.ndarray:
-    """Times to event under proportional hazards.
+def event_times(control: SurvivalControl, exponentials, log_hazard_ratio):
+    """Times to event under proportional hazards (numpy arrays or torch tensors).
 
     Solves ``H0(t) * exp(log_hazard_ratio) = E`` for standard exponential ``E``.
     """
-    target = exponentials * np.exp(-log_hazard_ratio)
+    target = exponentials * namespace(log_hazard_ratio).exp(-log_hazard_ratio)
     if isinstance(control, WeibullControl):
         return _weibull_scale(control) * target ** (1.0 / control.shape)
     if isinstance(control, ExponentialControl):

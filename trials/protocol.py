@@ -12,8 +12,9 @@ target events not above the number of patients, ...) live in :mod:`trials.valida
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from trials.external import ExternalControl
@@ -336,21 +337,101 @@ class PiecewiseHazardRatio(Model):
 CureFraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 
 
-class LogHazardRatioDistribution(Model):
-    """An uncertain effect: ``log HR ~ N(mean, sd^2)``, or the posterior draws of the
-    treatment log hazard ratio of a fitted Bayesian model (``model``: a file written by
-    ``insilico fit --generator bayesian_weibull``, relative to the protocol file).
+LogScaleSd = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+
+
+class EffectDistribution(Model):
+    """An uncertain treatment effect on its model scale (:attr:`scale`): each simulated
+    trial draws its own effect, ``N(mean, sd^2)``, or one of the posterior draws of the
+    treatment effect of a fitted Bayesian model (``model``: a file written by ``insilico
+    fit``, relative to the protocol file, whose ``effect_scale`` must be this scale). The
+    same drawn effect applies to every experimental arm of the trial; the design
+    scenario's rejection rate is then the assurance.
 
     Besides the assurance, a simulation reports the conditional power at the median of
-    the distribution and, when given, at ``power_at_hazard_ratio``.
+    the distribution and, when given, at the effect chosen by the subclass's
+    ``power_at_*`` field. Endpoints name their distribution by the scale:
+    ``log_hazard_ratio_distribution`` (time to event), ``log_odds_ratio_distribution``
+    (binary), ``mean_difference_distribution`` (continuous); see
+    :func:`effect_distribution`.
     """
 
+    #: The effect's scale: the ``effect_scale`` of the Bayesian models that fit it.
+    scale: ClassVar[str] = ""
+    #: The effect key this distribution replaces for a conditional power at one value.
+    fixed_key: ClassVar[str] = ""
+    #: The key of the user-chosen effect of a conditional power (natural scale).
+    power_at_key: ClassVar[str] = ""
+
     mean: FiniteFloat | None = None
-    sd: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] | None = None
+    sd: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
     model: Annotated[str, Field(min_length=1)] | None = None
-    power_at_hazard_ratio: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = (
-        None
-    )
+
+    @property
+    def power_at(self) -> float | None:
+        """The user-chosen effect of a conditional power on the model scale, or None."""
+        value = getattr(self, self.power_at_key, None)
+        return None if value is None else self.to_scale(value)
+
+    @staticmethod
+    def to_scale(value: float) -> float:
+        """A natural-scale value (a ratio, a difference) on the model scale."""
+        return float(value)
+
+    @staticmethod
+    def from_scale(value: float) -> float:
+        """A model-scale value on the natural scale of ``fixed_key``."""
+        return float(value)
+
+
+class _LogScaleDistribution(EffectDistribution):
+    """An effect on the log scale of a ratio (the natural scale of ``fixed_key``)."""
+
+    sd: LogScaleSd | None = None
+
+    @staticmethod
+    def to_scale(value: float) -> float:
+        return float(np.log(value))
+
+    @staticmethod
+    def from_scale(value: float) -> float:
+        return float(np.exp(value))
+
+
+class LogHazardRatioDistribution(_LogScaleDistribution):
+    """An uncertain log hazard ratio (``model``: ``insilico fit --generator
+    bayesian_weibull`` or ``bayesian_piecewise_exponential``); ``power_at_hazard_ratio``
+    adds a conditional power at that hazard ratio."""
+
+    scale: ClassVar[str] = "log_hazard_ratio"
+    fixed_key: ClassVar[str] = "hazard_ratio"
+    power_at_key: ClassVar[str] = "power_at_hazard_ratio"
+
+    power_at_hazard_ratio: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
+
+
+class LogOddsRatioDistribution(_LogScaleDistribution):
+    """An uncertain log odds ratio (``model``: ``insilico fit --generator
+    bayesian_logistic``); ``power_at_odds_ratio`` adds a conditional power at that odds
+    ratio."""
+
+    scale: ClassVar[str] = "log_odds_ratio"
+    fixed_key: ClassVar[str] = "odds_ratio"
+    power_at_key: ClassVar[str] = "power_at_odds_ratio"
+
+    power_at_odds_ratio: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
+
+
+class MeanDifferenceDistribution(EffectDistribution):
+    """An uncertain mean difference, experimental minus control, in the outcome's units
+    (``model``: ``insilico fit --generator bayesian_linear``); ``power_at_mean_difference``
+    adds a conditional power at that difference."""
+
+    scale: ClassVar[str] = "mean_difference"
+    fixed_key: ClassVar[str] = "mean_difference"
+    power_at_key: ClassVar[str] = "power_at_mean_difference"
+
+    power_at_mean_difference: FiniteFloat | None = None
 
 
 class TimeToEventEffect(Model):
@@ -393,7 +474,10 @@ class BinaryControl(Model):
 
 
 class BinaryEffect(Model):
-    """Odds ratio (one, or per arm) or risk difference (one, or per arm); give one."""
+    """Odds ratio (one, or per arm), risk difference (one, or per arm), or
+    ``log_odds_ratio_distribution``: each simulated trial then draws its own odds ratio
+    (the same for every experimental arm), so that the design scenario's rejection rate is
+    the assurance. Give one."""
 
     odds_ratio: ArmValue | None = None
     risk_difference: (
@@ -401,6 +485,7 @@ class BinaryEffect(Model):
         | dict[Name, Annotated[float, Field(gt=-1, lt=1, allow_inf_nan=False)]]
         | None
     ) = None
+    log_odds_ratio_distribution: LogOddsRatioDistribution | None = None
 
 
 class BinaryEndpoint(Model):
@@ -422,7 +507,13 @@ class ContinuousControl(Model):
 
 
 class ContinuousEffect(Model):
-    mean_difference: FiniteFloat | dict[Name, FiniteFloat]
+    """Mean difference, experimental minus control (one, or per arm), or
+    ``mean_difference_distribution``: each simulated trial then draws its own difference
+    (the same for every experimental arm), so that the design scenario's rejection rate is
+    the assurance. Give one."""
+
+    mean_difference: FiniteFloat | dict[Name, FiniteFloat] | None = None
+    mean_difference_distribution: MeanDifferenceDistribution | None = None
 
 
 class ContinuousEndpoint(Model):
@@ -442,6 +533,20 @@ Endpoint = Annotated[
     TimeToEventEndpoint | BinaryEndpoint | ContinuousEndpoint,
     Field(discriminator="type"),
 ]
+
+
+#: The key of each endpoint type's effect distribution (in ``effect``).
+DISTRIBUTION_KEYS = {
+    "time_to_event": "log_hazard_ratio_distribution",
+    "binary": "log_odds_ratio_distribution",
+    "continuous": "mean_difference_distribution",
+}
+
+
+def effect_distribution(endpoint) -> EffectDistribution | None:
+    """The distribution an endpoint's effect is drawn from per trial, or None (a fixed
+    effect)."""
+    return getattr(endpoint.effect, DISTRIBUTION_KEYS[endpoint.type], None)
 
 
 class Endpoints(Model):

@@ -22,7 +22,9 @@ from functools import lru_cache
 from itertools import permutations
 
 import numpy as np
+from array_api_compat import device
 
+from trials.arrays import like, namespace
 from trials.protocol import (
     BlockRandomization,
     MinimizationRandomization,
@@ -68,8 +70,9 @@ def assign(
     """
     weights = np.asarray(weights, dtype=float)
     if isinstance(scheme, SimpleRandomization):
-        cumulative = np.cumsum(weights / weights.sum())
-        return np.minimum(np.searchsorted(cumulative, uniforms, side="right"), len(weights) - 1)
+        xp = namespace(uniforms)
+        cumulative = like(np.cumsum(weights / weights.sum()), uniforms)
+        return xp.minimum(xp.searchsorted(cumulative, uniforms, side="right"), len(weights) - 1)
     if isinstance(scheme, MinimizationRandomization):
         return _minimization(scheme, weights, uniforms, n_patients, factors or [])
     n_blocks = _n_blocks(scheme, n_patients)
@@ -93,30 +96,36 @@ def arrangements(block_size: int, weights: tuple[int, ...]) -> np.ndarray:
     raise ValueError(f"block size {block_size} is too large (at most 12)")
 
 
-def _block_sequence(scheme, weights, uniforms, n_blocks, n_patients) -> np.ndarray:
-    """Concatenated permuted blocks, the first ``n_patients`` positions."""
+def _block_sequence(scheme, weights, uniforms, n_blocks, n_patients):
+    """Concatenated permuted blocks, the first ``n_patients`` positions (numpy arrays or
+    torch tensors)."""
+    xp = namespace(uniforms)
     n_rep = uniforms.shape[0]
     sizes = np.array(scheme.block_sizes)
     int_weights = tuple(int(round(w)) for w in weights)
     u_size, u_order = uniforms[:, :n_blocks], uniforms[:, n_blocks : 2 * n_blocks]
-    if len(sizes) == 1:
-        table = arrangements(int(sizes[0]), int_weights)
-        pick = (u_order * len(table)).astype(np.int64)
-        return table[pick].reshape(n_rep, -1)[:, :n_patients].astype(np.int64)
-    width = int(sizes.max())
-    choice = (u_size * len(sizes)).astype(np.int64)
-    slots = np.full((n_rep, n_blocks, width), -1, dtype=np.int64)
-    for k, size in enumerate(sizes):
+
+    def pick(size):
         table = arrangements(int(size), int_weights)
-        pick = (u_order * len(table)).astype(np.int64)
-        chosen = choice == k
-        slots[chosen, :size] = table[pick[chosen]]
-    slots = slots.reshape(n_rep, -1)
+        return like(table.astype(np.int64), uniforms), xp.astype(u_order * len(table), xp.int64)
+
+    if len(sizes) == 1:
+        table, chosen = pick(sizes[0])
+        return xp.reshape(table[chosen], (n_rep, -1))[:, :n_patients]
+    width = int(sizes.max())
+    choice = xp.astype(u_size * len(sizes), xp.int64)
+    where = {"dtype": xp.int64, "device": device(uniforms)}
+    slots = xp.full((n_rep, n_blocks, width), -1, **where)
+    for k, size in enumerate(sizes):
+        table, chosen = pick(size)
+        here = choice == k
+        slots[here, :size] = table[chosen[here]]
+    slots = xp.reshape(slots, (n_rep, -1))
     valid = slots >= 0
-    position = np.cumsum(valid, axis=1) - 1
+    position = xp.cumulative_sum(xp.astype(valid, xp.int64), axis=1) - 1
     keep = valid & (position < n_patients)
-    out = np.empty((n_rep, n_patients), dtype=np.int64)
-    rows = np.broadcast_to(np.arange(n_rep)[:, None], slots.shape)
+    out = xp.empty((n_rep, n_patients), **where)
+    rows = xp.broadcast_to(xp.arange(n_rep, **where)[:, None], slots.shape)
     out[rows[keep], position[keep]] = slots[keep]
     return out
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import os
 import platform
 import shutil
@@ -144,7 +143,7 @@ def result_summary(result, conditional: list[dict] | None = None) -> dict:
 def analytic_reference(protocol) -> dict | None:
     """Schoenfeld's power at the target events, for an event-driven two-arm log-rank design."""
     from analysis.power import logrank_power
-    from trials.protocol import EventsTiming, TimeToEventEndpoint
+    from trials.protocol import EventsTiming, TimeToEventEndpoint, effect_distribution
 
     primary = protocol.endpoints.primary
     timing = protocol.analysis.timing
@@ -156,8 +155,7 @@ def analytic_reference(protocol) -> dict | None:
         and not primary.covariate_effects
     ):
         return None
-    spread = primary.effect.log_hazard_ratio_distribution
-    if spread is not None:
+    if effect_distribution(primary) is not None:
         from trials.design import assurance_summary
 
         design = assurance_summary(protocol)
@@ -211,6 +209,7 @@ class RunPlan:
     n_replicates: int
     seed: int
     chunk_size: int
+    device: str | None = None
 
     def chunks(self) -> list[Chunk]:
         out = []
@@ -228,13 +227,16 @@ def plan_run(
     seed: int | None = None,
     chunk_size: int | None = None,
     grid: dict[str, list[float]] | None = None,
+    device: str | None = None,
 ) -> RunPlan:
     """The simulations of a run: the protocol's design and null scenarios and one
     conditional power per fixed effect of an assurance design — or, for a scenario
     ``grid`` (parameter -> values), the design and null scenarios of every point of the
-    grid (the cartesian product), all with the same seed (common random numbers)."""
+    grid (the cartesian product), all with the same seed (common random numbers). A
+    ``device`` runs them on the torch engine (:mod:`trials.torch_engine`)."""
     from trials.design import conditional_effects, with_fixed_effect
     from trials.engine import SCENARIOS, Layout
+    from trials.simulation import default_chunk_size
 
     sim = protocol.simulation
     n_replicates = sim.n_replicates if n_replicates is None else n_replicates
@@ -253,22 +255,32 @@ def plan_run(
             for name, value in point.items():
                 changed = with_parameter(changed, name, value)
             label = ", ".join(f"{n}={v:g}" for n, v in point.items())
-            simulations.append(Simulation(changed, SCENARIOS, n_draw=n_draw, point=label))
+            simulations.append(
+                Simulation(changed, SCENARIOS, n_draw=n_draw, point=label, device=device)
+            )
             points.append(point)
     else:
-        simulations.append(Simulation(protocol, SCENARIOS))
+        simulations.append(Simulation(protocol, SCENARIOS, device=device))
         points.append(None)
-        for k, (_, log_hr) in enumerate(conditional_effects(protocol)):
-            fixed = with_fixed_effect(protocol, log_hr)
-            simulations.append(Simulation(fixed, ("design",), label=f"conditional_{k + 1}"))
+        for k, (_, value) in enumerate(conditional_effects(protocol)):
+            fixed = with_fixed_effect(protocol, value)
+            simulations.append(
+                Simulation(fixed, ("design",), label=f"conditional_{k + 1}", device=device)
+            )
             points.append(None)
     if chunk_size is None:
         chunk_size = sim.chunk_size or min(
-            Layout(s.protocol, s.protocol.population.n_patients,
-                   s.n_draw or s.protocol.population.n_patients).default_chunk_size()
+            default_chunk_size(
+                Layout(
+                    s.protocol,
+                    s.protocol.population.n_patients,
+                    s.n_draw or s.protocol.population.n_patients,
+                ),
+                device,
+            )
             for s in simulations
         )
-    return RunPlan(simulations, points, n_replicates, seed, chunk_size)
+    return RunPlan(simulations, points, n_replicates, seed, chunk_size, device)
 
 
 def _grid_draws(protocol, grid: dict) -> int | None:
@@ -368,12 +380,19 @@ def simulate_to_directory(
     workers: int = 1,
     scheduler: str | None = None,
     grid: dict[str, list[float]] | None = None,
+    device: str | None = None,
 ):
     """Simulate a protocol into a new run directory; returns ``(result, summary)``
     (``result``: the :class:`trials.simulation.SimulationResult` of the protocol's own
-    simulation, or of the first grid point)."""
+    simulation, or of the first grid point). ``device``: the torch engine's device
+    (``None``: the numpy engine)."""
     plan = plan_run(
-        protocol, n_replicates=n_replicates, seed=seed, chunk_size=chunk_size, grid=grid
+        protocol,
+        n_replicates=n_replicates,
+        seed=seed,
+        chunk_size=chunk_size,
+        grid=grid,
+        device=device,
     )
     pool = executor(workers, scheduler)  # an unreachable scheduler fails before any file
     try:
@@ -409,9 +428,8 @@ def simulate_to_directory(
             for s, point in zip(plan.simulations, plan.points, strict=True)
         ],
         "scenarios": _scenario_names(plan),
-        "random_streams": (
-            "replicate r draws from numpy PCG64 seeded by SeedSequence(seed, spawn_key=(r,))"
-        ),
+        "device": plan.device,
+        "random_streams": random_streams(plan.device),
         "command_line": command_line,
         "versions": package_versions(),
         "platform": platform.platform(),
@@ -454,10 +472,17 @@ def resume_run(
             raise RunDirectoryError(
                 f"{path}: this model file changed or is missing since the run started"
             )
+    from trials.torch_engine import engine_device
+
+    device = engine_device(manifest.get("device"))
     simulations = [
         Simulation(
-            Protocol.model_validate(s["protocol"]), tuple(s["scenarios"]), s["label"],
-            s["n_draw"], s["grid_point"],
+            Protocol.model_validate(s["protocol"]),
+            tuple(s["scenarios"]),
+            s["label"],
+            s["n_draw"],
+            s["grid_point"],
+            device,
         )
         for s in manifest["simulations"]
     ]
@@ -467,10 +492,21 @@ def resume_run(
         manifest["n_replicates"],
         manifest["seed"],
         manifest["chunk_size"],
+        device,
     )
     resumed = {"at": now(), "command_line": command_line}
     manifest["resumed"] = [*manifest.get("resumed", []), resumed]
     return _complete(run, plan, manifest, progress, executor(workers, scheduler))
+
+
+def random_streams(device: str | None) -> str:
+    """How the run's replicates draw their random numbers (for the manifest)."""
+    if device is None:
+        return "replicate r draws from numpy PCG64 seeded by SeedSequence(seed, spawn_key=(r,))"
+    return (
+        "torch engine: draw k of replicate r is output k+1 of SplitMix64 seeded with "
+        "output r+1 of SplitMix64 seeded with the seed"
+    )
 
 
 def _complete(run: RunDirectory, plan: RunPlan, manifest: dict, progress, pool):
@@ -495,8 +531,13 @@ def _complete(run: RunDirectory, plan: RunPlan, manifest: dict, progress, pool):
         oc = _summarise(run, [c for c in chunks if c.item == item])
         results.append(
             SimulationResult(
-                simulation.protocol, plan.n_replicates, plan.seed, plan.chunk_size,
-                tuple(simulation.scenarios), None, oc,
+                simulation.protocol,
+                plan.n_replicates,
+                plan.seed,
+                plan.chunk_size,
+                tuple(simulation.scenarios),
+                None,
+                oc,
             )
         )
     timings = {
@@ -510,8 +551,14 @@ def _complete(run: RunDirectory, plan: RunPlan, manifest: dict, progress, pool):
     write_json(run.path / MANIFEST, manifest)
     main = results[0]
     main = SimulationResult(
-        main.protocol, main.n_replicates, main.seed, main.chunk_size, main.scenarios, None,
-        main.operating_characteristics, timings,
+        main.protocol,
+        main.n_replicates,
+        main.seed,
+        main.chunk_size,
+        main.scenarios,
+        None,
+        main.operating_characteristics,
+        timings,
     )
     return main, summary
 
@@ -531,21 +578,37 @@ def _summarise(run: RunDirectory, chunks: list[Chunk]):
 
 def _run_summary(plan: RunPlan, results: list) -> dict:
     if plan.points[0] is None:
+        from trials.design import conditional_effect
+
+        protocol = plan.simulations[0].protocol
         conditional = [
-            {"scenario": s.label, "effect": label, "hazard_ratio": math.exp(log_hr)}
+            {"scenario": s.label, "effect": label}
+            | conditional_effect(protocol, value)
             | _primary_rates(result)
-            for s, result, (label, log_hr) in zip(
-                plan.simulations[1:], results[1:],
-                _conditional(plan.simulations[0].protocol), strict=True,
+            for s, result, (label, value) in zip(
+                plan.simulations[1:],
+                results[1:],
+                _conditional(protocol),
+                strict=True,
             )
         ]
         return result_summary(results[0], conditional)
     first = result_summary(results[0])
-    summary = {key: first[key] for key in (
-        "protocol", "n_replicates", "seed", "scenarios", "primary_endpoint", "alpha", "sided"
-    )}
+    summary = {
+        key: first[key]
+        for key in (
+            "protocol",
+            "n_replicates",
+            "seed",
+            "scenarios",
+            "primary_endpoint",
+            "alpha",
+            "sided",
+        )
+    }
     summary["grid"] = [
-        {"point": point} | {
+        {"point": point}
+        | {
             key: value
             for key, value in result_summary(result).items()
             if key in ("primary", "analytic", "operating_characteristics")
@@ -575,8 +638,10 @@ def _input_hashes(protocol) -> dict[str, str]:
     paths = []
     if protocol.population.generator is not None:
         paths.append(protocol.population.generator.model)
+    from trials.protocol import effect_distribution
+
     for endpoint in [protocol.endpoints.primary, *protocol.endpoints.secondary]:
-        spread = getattr(endpoint.effect, "log_hazard_ratio_distribution", None)
+        spread = effect_distribution(endpoint)
         if spread is not None and spread.model is not None:
             paths.append(spread.model)
     return {path: file_sha256(path) for path in paths}

@@ -74,6 +74,7 @@ def simulate(
     sink: Callable[[pd.DataFrame], None] | None = None,
     progress: Callable[[int], None] | None = None,
     start: int = 0,
+    device: str | None = None,
 ) -> SimulationResult:
     """Simulate the protocol ``n_replicates`` times under each scenario and analyse.
 
@@ -97,19 +98,22 @@ def simulate(
         Called with the number of replicates finished after each chunk.
     start : int
         First replicate index (to resume a run).
+    device : str, optional
+        Simulate on the torch engine on this device (``cuda``, ``cuda:N`` or
+        ``torch-cpu``; see :mod:`trials.torch_engine`); ``None``: the numpy engine.
     """
     sim = protocol.simulation
     n_replicates = sim.n_replicates if n_replicates is None else n_replicates
     seed = sim.seed if seed is None else seed
     n_patients = protocol.population.n_patients
     layout = Layout(protocol, n_patients, max(n_draw or n_patients, n_patients))
-    chunk_size = chunk_size or sim.chunk_size or layout.default_chunk_size()
+    chunk_size = chunk_size or sim.chunk_size or default_chunk_size(layout, device)
     started = time.perf_counter()
     builder = OperatingCharacteristicsBuilder()
     frames = []
     sequential = SequentialAnalysis(layout) if protocol.analysis.group_sequential else None
     for replicates in chunks(n_replicates, chunk_size, start):
-        frame = simulate_replicates(layout, replicates, seed, scenarios, sequential)
+        frame = simulate_replicates(layout, replicates, seed, scenarios, sequential, device)
         builder.add(frame)
         if sink is not None:
             sink(frame)
@@ -147,14 +151,31 @@ def _warn_target_not_reached(oc: OperatingCharacteristics) -> None:
     )
 
 
+def default_chunk_size(layout: Layout, device: str | None) -> int:
+    """Replicates per chunk: what keeps the numpy engine's arrays in a few hundred MB, or
+    one block of the torch engine."""
+    if device is None:
+        return layout.default_chunk_size()
+    from trials.torch_engine import block_size, check_supported
+
+    check_supported(layout.protocol, device)
+    return block_size(device)
+
+
 def simulate_replicates(
     layout: Layout,
     replicates: np.ndarray,
     seed: int,
     scenarios=SCENARIOS,
     sequential: SequentialAnalysis | None = None,
+    device: str | None = None,
 ) -> pd.DataFrame:
-    """The per-replicate table of one chunk (with interim looks when ``sequential``)."""
+    """The per-replicate table of one chunk (with interim looks when ``sequential``), on
+    the numpy engine or, for a ``device``, the torch engine."""
+    if device is not None:
+        from trials import torch_engine
+
+        return torch_engine.simulate_replicates(layout, replicates, seed, scenarios, device)
     cohort = draw_cohort(layout, replicates, seed)
     frames = []
     for scenario in scenarios:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from trials.exceptions import DataError, Problem, ProtocolError
+from trials.exceptions import DataError, InsilicoError
 from trials.protocol import (
+    DISTRIBUTION_KEYS,
     BinaryCovariate,
     BinaryEndpoint,
     CategoricalCovariate,
     ContinuousEndpoint,
+    EffectDistribution,
     Endpoint,
     EndpointAnalysis,
     EventsTiming,
@@ -30,6 +32,7 @@ from trials.protocol import (
     StratifiedBlockRandomization,
     TimeToEventEndpoint,
     WeibullControl,
+    effect_distribution,
 )
 
 Loc = tuple[str | int, ...]
@@ -71,6 +74,7 @@ def check_protocol(protocol: Protocol, base: Path | None = None) -> list[tuple[L
     for check in (_eligibility, _randomization, _endpoints, _analysis):
         problems.extend(check(protocol, info))
     problems.extend(_dropout(protocol))
+    problems.extend(_effect_models(protocol, base))
     if not problems:  # boundaries only for an otherwise valid design
         problems.extend(_group_sequential_boundaries(protocol))
     if not problems and protocol.external_control is not None:
@@ -110,8 +114,7 @@ class _CovariateInfo:
             info.problems.append(
                 (
                     ("population", "generator"),
-                    "give the covariates ('covariates', 'correlations') or a 'generator', "
-                    "not both",
+                    "give the covariates ('covariates', 'correlations') or a 'generator', not both",
                 )
             )
         path = Path(spec.model) if base is None else base / spec.model
@@ -155,8 +158,6 @@ def _arms(p: Protocol) -> Iterator[tuple[Loc, str]]:
         if arm.name in seen:
             yield ("arms", i, "name"), f"arm name {arm.name!r} is used twice"
         seen.add(arm.name)
-
-
 
 
 def _covariates(p: Protocol) -> Iterator[tuple[Loc, str]]:
@@ -403,16 +404,6 @@ def _endpoint(
                     "'log_hazard_ratio_distribution'"
                 ),
             )
-        spread = effect.log_hazard_ratio_distribution
-        if spread is not None:
-            normal = spread.mean is not None and spread.sd is not None
-            if normal == (spread.model is not None) or (
-                spread.model is None and (spread.mean is None) != (spread.sd is None)
-            ):
-                yield (
-                    (*where, "log_hazard_ratio_distribution"),
-                    ("give 'mean' and 'sd', or 'model' (a fitted Bayesian model file)"),
-                )
         yield from _arm_mapping(p, effect.hazard_ratio, (*where, "hazard_ratio"))
         yield from _arm_mapping(p, effect.cure_fraction, (*where, "cure_fraction"))
         piecewise = effect.piecewise_hazard_ratio
@@ -452,11 +443,19 @@ def _endpoint(
                 yield (*where, "breaks"), "breaks must increase"
     elif isinstance(endpoint, BinaryEndpoint):
         effect, where = endpoint.effect, (*loc, "effect")
-        if (effect.odds_ratio is None) == (effect.risk_difference is None):
-            yield where, "give either 'odds_ratio' or 'risk_difference'"
+        given = [
+            effect.odds_ratio is not None,
+            effect.risk_difference is not None,
+            effect.log_odds_ratio_distribution is not None,
+        ]
+        if sum(given) != 1:
+            yield (
+                where,
+                "give one of 'odds_ratio', 'risk_difference' or 'log_odds_ratio_distribution'",
+            )
         elif effect.odds_ratio is not None:
             yield from _arm_mapping(p, effect.odds_ratio, (*where, "odds_ratio"))
-        else:
+        elif effect.risk_difference is not None:
             yield from _arm_mapping(p, effect.risk_difference, (*where, "risk_difference"))
             values = effect.risk_difference
             values = values.values() if isinstance(values, dict) else [values]
@@ -476,9 +475,53 @@ def _endpoint(
                     ("covariate effects act on the logit: give the effect as 'odds_ratio'"),
                 )
     else:
-        yield from _arm_mapping(
-            p, endpoint.effect.mean_difference, (*loc, "effect", "mean_difference")
-        )
+        effect, where = endpoint.effect, (*loc, "effect")
+        if (effect.mean_difference is None) == (effect.mean_difference_distribution is None):
+            yield where, "give either 'mean_difference' or 'mean_difference_distribution'"
+        yield from _arm_mapping(p, effect.mean_difference, (*where, "mean_difference"))
+    spread = effect_distribution(endpoint)
+    if spread is not None:
+        yield from _effect_distribution(spread, (*loc, "effect", DISTRIBUTION_KEYS[endpoint.type]))
+
+
+def _effect_distribution(spread: EffectDistribution, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """A normal (``mean`` and ``sd``) or a model file; the model file is checked (exists,
+    effect on the endpoint's scale) by :func:`_effect_models`."""
+    normal = spread.mean is not None and spread.sd is not None
+    if normal == (spread.model is not None) or (
+        spread.model is None and (spread.mean is None) != (spread.sd is None)
+    ):
+        yield loc, "give 'mean' and 'sd', or 'model' (a fitted Bayesian model file)"
+
+
+def _effect_models(p: Protocol, base: Path | None) -> Iterator[tuple[Loc, str]]:
+    """Every effect-distribution model file exists and is a Bayesian model whose treatment
+    effect is on the endpoint's scale (a log hazard ratio for a time-to-event endpoint, a
+    log odds ratio for a binary one, a mean difference for a continuous one)."""
+    endpoints = [(("endpoints", "primary"), p.endpoints.primary)]
+    endpoints += [(("endpoints", "secondary", i), e) for i, e in enumerate(p.endpoints.secondary)]
+    for loc, endpoint in endpoints:
+        spread = effect_distribution(endpoint)
+        if spread is None or spread.model is None:
+            continue
+        where = (*loc, "effect", DISTRIBUTION_KEYS[endpoint.type], "model")
+        path = Path(spread.model) if base is None else base / spread.model
+        if not path.is_file():
+            yield (
+                where,
+                f"model file {spread.model!r} not found (paths are relative to the protocol file)",
+            )
+            continue
+        import generators  # noqa: F401  (registers the generators)
+        from generators.base import load
+        from trials.engine import effect_model_problem
+
+        try:
+            problem = effect_model_problem(load(path.resolve()), spread.scale)
+        except (InsilicoError, OSError, ValueError, KeyError, TypeError) as exc:
+            problem = f"cannot be read ({exc})"
+        if problem is not None:
+            yield where, f"model file {spread.model!r}: {problem}"
 
 
 def _analysis(p: Protocol, info: _CovariateInfo) -> Iterator[tuple[Loc, str]]:
@@ -648,44 +691,23 @@ def load_protocol(path: str | os.PathLike) -> Protocol:
     from trials.loader import load_yaml_model
 
     base = Path(path).parent
-    protocol = load_yaml_model(
-        Path(path), Protocol, checks=(lambda p: check_protocol(p, base),)
-    )
-    try:
-        return _resolve_model_files(protocol, Path(path).parent)
-    except ProtocolError as error:  # name the protocol file itself
-        raise ProtocolError(
-            [Problem(str(path), p.field, p.message) for p in error.problems]
-        ) from None
+    protocol = load_yaml_model(Path(path), Protocol, checks=(lambda p: check_protocol(p, base),))
+    return _resolve_model_files(protocol, base)
 
 
 def _resolve_model_files(protocol: Protocol, base: Path) -> Protocol:
-    """Model files named in the protocol are relative to the protocol file."""
+    """Model files named in the protocol are relative to the protocol file (their
+    existence was checked with the protocol)."""
     content = protocol.model_dump(mode="python", exclude_unset=True)
     endpoints = [content["endpoints"]["primary"], *content["endpoints"].get("secondary", [])]
     changed = False
-    problems = []
-    for i, endpoint in enumerate(endpoints):
-        spread = endpoint.get("effect", {}).get("log_hazard_ratio_distribution")
-        if not (spread and spread.get("model")):
-            continue
-        resolved = (base / spread["model"]).resolve()
-        if not resolved.is_file():
-            where = "endpoints.primary" if i == 0 else f"endpoints.secondary[{i - 1}]"
-            problems.append(
-                Problem(
-                    str(base / "<protocol>"),
-                    f"{where}.effect.log_hazard_ratio_distribution.model",
-                    f"model file {spread['model']!r} not found (paths are relative to the "
-                    "protocol file)",
-                )
-            )
-        spread["model"] = str(resolved)
-        changed = True
+    for endpoint in endpoints:
+        spread = endpoint.get("effect", {}).get(DISTRIBUTION_KEYS[endpoint["type"]])
+        if spread and spread.get("model"):
+            spread["model"] = str((base / spread["model"]).resolve())
+            changed = True
     generator = content["population"].get("generator")
-    if generator:  # its existence was checked with the protocol
+    if generator:
         generator["model"] = str((base / generator["model"]).resolve())
         changed = True
-    if problems:
-        raise ProtocolError(problems)
     return Protocol.model_validate(content) if changed else protocol

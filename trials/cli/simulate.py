@@ -15,6 +15,7 @@ from rich.table import Table
 from trials.cli.common import command_line, load_protocol
 from trials.exceptions import DesignError, RunDirectoryError
 from trials.run import RunDirectory, plan_run, resume_run, simulate_to_directory
+from trials.torch_engine import engine_device
 
 NAME = "simulate"
 
@@ -46,6 +47,9 @@ def command(
     vary: list[str] = typer.Option(
         [], "--vary", help="A scenario grid axis: PARAMETER=v1,v2,... (repeatable)."
     ),
+    device: str = typer.Option(
+        "cpu", "--device", help="cpu (numpy engine), cuda, cuda:N or torch-cpu (torch engine)."
+    ),
     report: bool = typer.Option(
         False, "--report", help="Also write the report (RUN_DIR/report: HTML and datasets)."
     ),
@@ -53,10 +57,17 @@ def command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     if resume is not None:
-        if out is not None or replicates or seed is not None or chunk_size or vary:
+        if (
+            out is not None
+            or replicates
+            or seed is not None
+            or chunk_size
+            or vary
+            or (device != "cpu")
+        ):
             raise RunDirectoryError(
                 "--resume takes the settings of the run it finishes: drop --out, "
-                "--replicates, --seed, --chunk-size and --vary"
+                "--replicates, --seed, --chunk-size, --vary and --device"
             )
         manifest = RunDirectory.open(resume).manifest()
         n_total = manifest["n_replicates"] * len(manifest["simulations"])
@@ -66,8 +77,9 @@ def command(
             raise RunDirectoryError("give a protocol file (or --resume RUN_DIR)")
         protocol = load_protocol(protocol_file)
         grid = parse_grid(vary)
+        engine = engine_device(device)
         out = out or Path("runs") / protocol.id
-        plan = plan_run(protocol, n_replicates=replicates, seed=seed, grid=grid)
+        plan = plan_run(protocol, n_replicates=replicates, seed=seed, grid=grid, device=engine)
         n_total = plan.n_replicates * len(plan.simulations)
         label = f"simulating {protocol.id}"
     console = Console(stderr=True)
@@ -101,6 +113,7 @@ def command(
                 chunk_size=chunk_size,
                 overwrite=overwrite,
                 grid=grid,
+                device=engine,
                 **settings,
             )
     _register(out)
@@ -126,8 +139,7 @@ def _register(out: Path) -> None:
     try:
         Catalog(Path(out).parent).register(out)
     except (RunDirectoryError, OSError, ImportError) as exc:
-        warnings.warn(f"the run was not added to the catalog: {exc}", InsilicoWarning,
-                      stacklevel=2)
+        warnings.warn(f"the run was not added to the catalog: {exc}", InsilicoWarning, stacklevel=2)
 
 
 def parse_grid(vary: list[str]) -> dict[str, list[float]] | None:
@@ -205,10 +217,12 @@ def print_summary(summary: dict, timings: dict, out: Path) -> None:
             _num(row.get("estimate_coverage"), ".3f"),
         )
     console.print(table)
+    from trials.design import conditional_effect_text
+
     for row in summary["primary"].get("conditional_power", []):
         rates = ", ".join(f"{arm} {_rate(cell)}" for arm, cell in row["power"].items())
         console.print(
-            f"Conditional power at the {row['effect']} (HR {row['hazard_ratio']:.3f}; "
+            f"Conditional power at the {row['effect']} ({conditional_effect_text(row)}; "
             f"scenario {row['scenario']}): {rates}"
         )
     analytic = summary.get("analytic")
