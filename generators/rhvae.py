@@ -64,9 +64,10 @@ class RHVAE(TabularVAE):
     Parameters
     ----------
     columns, time, event, categorical, hidden, beta, epochs, batch_size, \
-learning_rate, validation_fraction, patience, device, seed
+learning_rate, validation_fraction, patience, device, seed, calibrate_survival
         As in :class:`generators.vae.TabularVAE`. ``beta`` weighs the latent part of the
-        bound (all terms but ``log p(x|z_K)``).
+        bound (all terms but ``log p(x|z_K)``); the survival calibration uses the
+        marginal CDFs of the heads under the geometry-aware sampler of the code.
     latent_dim : int, default 4
         Dimension of the latent code. Smaller than the VAE's default: the sampling
         density behaves like a kernel estimate of the codes raised to the power
@@ -100,7 +101,7 @@ learning_rate, validation_fraction, patience, device, seed
 
     Attributes
     ----------
-    units_, weights_, history_, best_epoch_, notes_
+    units_, weights_, history_, best_epoch_, notes_, survival_calibration_
         As in :class:`generators.vae.TabularVAE`.
     centroids_ : ndarray of shape (n_rows, latent_dim)
         Encoder means of the training patients (float32).
@@ -186,6 +187,7 @@ learning_rate, validation_fraction, patience, device, seed
         patience: int = 30,
         device: str = "auto",
         seed: int = 0,
+        calibrate_survival: bool = True,
         n_leapfrog: int = 3,
         leapfrog_step: float = 0.05,
         beta_zero: float = 0.3,
@@ -212,6 +214,7 @@ learning_rate, validation_fraction, patience, device, seed
             patience=patience,
             device=device,
             seed=seed,
+            calibrate_survival=calibrate_survival,
         )
         self.n_leapfrog = n_leapfrog
         self.leapfrog_step = leapfrog_step
@@ -359,7 +362,7 @@ learning_rate, validation_fraction, patience, device, seed
         """Codes from the density proportional to ``sqrt(det G^-1(z))`` on the box (HMC)."""
         from generators import tabular_heads as th
 
-        z, _ = self.sample_latent(n, generator, device)
+        z, _ = self._latent_draws(n, generator, device)
         return z.to(th.DTYPE)
 
     def sample_latent(
@@ -380,10 +383,16 @@ learning_rate, validation_fraction, patience, device, seed
         device : torch.device, optional
             By default the generator's device.
         """
+        self._check_fitted()
+        return self._latent_draws(n, generator, generator.device if device is None else device)
+
+    def _latent_draws(
+        self, n: int, generator: torch.Generator, device: torch.device
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """:meth:`sample_latent` once the centroids and factors are known (also during
+        the fit, for the survival calibration)."""
         import torch
 
-        self._check_fitted()
-        device = generator.device if device is None else device
         centroids = torch.as_tensor(self.centroids_, device=device)
         factors = torch.as_tensor(self.metric_factors_, device=device)
         metric = Metric(

@@ -31,6 +31,29 @@ output:
   ``time = g^-1(min(U_T, U_C))`` and ``event = 1{U_T <= U_C}``. ``g`` is monotone, so
   the ordering of event and censoring times, hence the event indicator, is that of the
   original scale.
+
+  **Marginal calibration.** A Gaussian in the score scale is a poor *marginal* family for
+  the event time: when a third of the patients are event-free at the end of follow-up
+  (a plateau of the Kaplan-Meier curve) the heads learn very wide event-time
+  distributions, which spread events over the whole follow-up (too many late events,
+  too few early ones, on GBSG2). The unit therefore stores the Kaplan-Meier estimate of
+  the event-time distribution and the reverse Kaplan-Meier estimate of the censoring
+  distribution (Schemper and Smith 1996) of the training rows as CDFs ``F``, ``G`` of
+  the scores on :data:`Z_GRID` (:func:`survival_targets`: the mass of each distinct time
+  spread uniformly over its interval of scores, ties taken as events before
+  censorings, so that ``S_KM * G_rKM`` is the empirical survival of the observed times).
+  A generator fitted with these targets records the marginal CDFs ``F_T``, ``F_C`` of
+  its own latent times under its sampling distribution of the code
+  (:func:`marginal_cdfs`) and maps each draw monotonically,
+  ``U_T' = F^-1(F_T(U_T))`` and ``U_C' = G^-1(F_C(U_C))`` (quantile mapping, the
+  marginal calibration of Gneiting, Balabdaoui and Raftery 2007;
+  :func:`calibrate_survival`): the latent times keep their ranks, hence their relations
+  with the other columns through the code, and get the estimated marginals. The
+  event-time mass beyond the last event time (the Kaplan-Meier plateau) is put beyond
+  follow-up (always censored), the censoring mass beyond the last time at the end of
+  follow-up. Were ``U_T'`` and ``U_C'`` independent, the Kaplan-Meier curve and the event
+  rate of generated cohorts would be those of the training rows; the dependence the
+  code induces between them makes this approximate.
 * ``constant`` — a column with one observed value (or one category) is reproduced as it
   is; no head.
 
@@ -51,6 +74,12 @@ Theis, L., van den Oord, A. and Bethge, M. (2016). A note on the evaluation of
 generative models. ICLR (uniform dequantization).
 Klein, J. P. and Moeschberger, M. L. (2003). *Survival Analysis*, 2nd ed., Springer,
 section 3.5 (the likelihood under independent right censoring).
+Kaplan, E. L. and Meier, P. (1958). Nonparametric estimation from incomplete observations.
+*JASA* 53(282), 457-481.
+Schemper, M. and Smith, T. L. (1996). A note on quantifying follow-up in studies of
+failure time. *Controlled Clinical Trials* 17(4), 343-346 (the reverse Kaplan-Meier).
+Gneiting, T., Balabdaoui, F. and Raftery, A. E. (2007). Probabilistic forecasts,
+calibration and sharpness. *JRSS B* 69(2), 243-268 (marginal calibration).
 """
 
 from __future__ import annotations
@@ -80,6 +109,9 @@ MAX_DISCRETE_LEVELS = 10
 SIGMA_BOUNDS = (0.01, 2.0)
 #: Smallest standard deviation of the survival heads (normal scores).
 SURVIVAL_SIGMA_FLOOR = 0.05
+#: Normal scores at which the marginal CDFs of a model's latent survival times are stored
+#: (wider than :data:`Z_GRID`: the latent times are not confined to the data's range).
+CALIBRATION_GRID = np.linspace(-10.0, 10.0, 801)
 
 CONTINUOUS, INTEGER, BINARY = "continuous", "integer", "binary"
 CATEGORICAL, SURVIVAL, CONSTANT = "categorical", "survival", "constant"
@@ -254,8 +286,42 @@ def _survival_units(frame: pd.DataFrame, time: str, event: str) -> list[dict[str
         "integer": whole,
         **base,
         **fit_quantiles(np.unique(t), whole),
+        **survival_targets(t, e),
     }
     return [unit]
+
+
+def survival_targets(times: np.ndarray, events: np.ndarray) -> dict[str, np.ndarray]:
+    """The Kaplan-Meier CDF of the event time and the reverse Kaplan-Meier CDF of the
+    censoring time, as CDFs of the scores of the survival unit on :data:`Z_GRID`.
+
+    With ``x_1 < ... < x_m`` the distinct observed times, ``n_k`` patients at risk at
+    ``x_k``, ``d_k`` events and ``c_k`` censorings there: ``S_k = prod (1 - d_j / n_j)``
+    and, ties counted as events before censorings, ``G_k = prod (1 - c_j / (n_j -
+    d_j))``. The quantile transform of the unit (:func:`fit_quantiles` of the distinct
+    times) gives ``x_k`` the scores whose probability ``Phi(u)`` lies in ``[(k - 1) / m,
+    k / m]``; the mass of ``x_k`` is spread uniformly over it, so the CDFs are
+    piecewise linear in ``Phi(u)`` through ``(k / m, 1 - S_k)`` and ``(k / m, 1 - G_k)``.
+    Keys ``event_cdf`` and ``censor_cdf``; the first ends below 1 when the last time is
+    censored (the plateau of the Kaplan-Meier curve).
+    """
+    t = np.asarray(times, dtype=float)
+    e = np.asarray(events, dtype=float)
+    distinct, where = np.unique(t, return_inverse=True)
+    m = len(distinct)
+    d = np.bincount(where, weights=e, minlength=m)
+    c = np.bincount(where, weights=1 - e, minlength=m)
+    at_risk = (d + c)[::-1].cumsum()[::-1]
+    survival = np.cumprod(1 - d / at_risk)
+    after_events = at_risk - d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        censoring = np.cumprod(np.where(after_events > 0, 1 - c / after_events, 1.0))
+    knots = np.arange(m + 1) / m
+    v = ndtr(Z_GRID)
+    return {
+        "event_cdf": np.interp(v, knots, np.concatenate([[0.0], 1 - survival])),
+        "censor_cdf": np.interp(v, knots, np.concatenate([[0.0], 1 - censoring])),
+    }
 
 
 # -- quantile transform --------------------------------------------------------------------
@@ -623,17 +689,72 @@ def draw(
         u_censor = censor_mean + censor_sd * normal(n)
         draws["survival_u"] = torch.minimum(u_event, u_censor)
         draws["event"] = (u_event <= u_censor).to(out.dtype)
+        draws["event_u"], draws["censor_u"] = u_event, u_censor
     draws["missing"] = (uniform(n, len(layout.missing)) < torch.sigmoid(out[:, s["missing"]])).to(
         out.dtype
     )
     arrays = {k: v.detach().cpu().numpy() for k, v in draws.items()}
-    for key in ("numeric", "survival_u"):
+    for key in ("numeric", "survival_u", "event_u", "censor_u"):
         if key in arrays and not np.all(np.isfinite(arrays[key])):
             raise FloatingPointError(
                 "the decoder produced non-finite values; the fitted model is unusable "
                 "(refit with a smaller learning_rate or beta)"
             )
     return arrays
+
+
+def marginal_cdfs(out: torch.Tensor, layout: Layout) -> dict[str, np.ndarray]:
+    """The marginal CDFs, on :data:`CALIBRATION_GRID`, of the latent event and censoring
+    scores of patients decoded from the rows of ``out`` (the decoder's output at draws of
+    the sampling distribution of the code): ``F_T(u) = mean_i Phi((u - m_i) / s_i)``,
+    the mixture over the rows (Rao-Blackwellised: no noise of the heads' draws)."""
+    event_mean, event_sd, censor_mean, censor_sd = survival_parameters(
+        out[:, layout.output_slices()["survival"]]
+    )
+    grid = torch.as_tensor(CALIBRATION_GRID, dtype=torch.float64, device=out.device)
+
+    def mixture(mean: torch.Tensor, sd: torch.Tensor) -> np.ndarray:
+        total = torch.zeros_like(grid)
+        for start in range(0, len(mean), 4096):  # bounded memory
+            m = mean[start : start + 4096, None].double()
+            s = sd[start : start + 4096, None].double()
+            total += torch.special.ndtr((grid[None, :] - m) / s).sum(0)
+        return np.maximum.accumulate((total / max(len(mean), 1)).cpu().numpy())
+
+    return {"event": mixture(event_mean, event_sd), "censor": mixture(censor_mean, censor_sd)}
+
+
+def _inverse_cdf(p: np.ndarray, cdf: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The smallest ``u`` with ``cdf(u) = p`` (``cdf`` piecewise linear on ``grid``,
+    non-decreasing); ``+inf`` where ``p`` exceeds its last value."""
+    k = np.clip(np.searchsorted(cdf, p, side="left"), 1, len(cdf) - 1)
+    c0, c1 = cdf[k - 1], cdf[k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(c1 > c0, (p - c0) / (c1 - c0), 1.0)
+    u = grid[k - 1] + np.clip(share, 0.0, 1.0) * (grid[k] - grid[k - 1])
+    return np.where(p > cdf[-1], np.inf, u)
+
+
+def calibrate_survival(
+    draws: dict[str, np.ndarray], unit: dict[str, Any], model_cdfs: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Quantile-map the latent event and censoring scores of :func:`draw` onto the
+    unit's Kaplan-Meier targets (see the module docstring): ``U_T' = F^-1(F_T(U_T))``,
+    ``U_C' = G^-1(F_C(U_C))``, then ``survival_u = min(U_T', U_C')`` and ``event =
+    1{U_T' <= U_C'}``. Event times beyond the last event time are beyond follow-up
+    (censored); censoring mass beyond the last time sits at the end of follow-up."""
+    p_event = np.interp(draws["event_u"], CALIBRATION_GRID, model_cdfs["event"])
+    p_censor = np.interp(draws["censor_u"], CALIBRATION_GRID, model_cdfs["censor"])
+    u_event = _inverse_cdf(p_event, np.asarray(unit["event_cdf"], dtype=float), Z_GRID)
+    u_censor = _inverse_cdf(p_censor, np.asarray(unit["censor_cdf"], dtype=float), Z_GRID)
+    u_censor = np.minimum(u_censor, Z_GRID[-1])
+    return {
+        **draws,
+        "survival_u": np.minimum(u_event, u_censor),
+        "event": (u_event <= u_censor).astype(draws["event"].dtype),
+        "event_u": u_event,
+        "censor_u": u_censor,
+    }
 
 
 def decode(
@@ -801,8 +922,10 @@ def weights_from_numpy(module: nn.Module, weights: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "CALIBRATION_GRID",
     "Layout",
     "Z_GRID",
+    "calibrate_survival",
     "censored_normal_loglik",
     "decode",
     "draw",
@@ -811,6 +934,8 @@ __all__ = [
     "from_scores",
     "infer_schema",
     "log_likelihood",
+    "marginal_cdfs",
     "resolve_device",
+    "survival_targets",
     "to_scores",
 ]
