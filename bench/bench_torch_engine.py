@@ -47,13 +47,15 @@ def synchronise(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def minimal_logrank(n_rep: int, device: str, seed: int = 0, block: int = 1 << 16) -> float:
-    """Seconds for ``n_rep`` trials of the bare sort-based log-rank simulation."""
+def minimal_logrank(n_rep: int, device: str, seed: int = 0) -> float:
+    """Seconds for ``n_rep`` trials of the bare sort-based log-rank simulation, in the
+    engine's blocks for the device."""
     import torch
 
-    from trials.torch_engine import torch_device
+    from trials.torch_engine import block_size, torch_device
 
     dev = torch_device(device)
+    block = block_size(device)
     generator = torch.Generator(device=dev).manual_seed(seed)
     n, target, hazard = 600, 390, math.log(2) / 12
     entry = (torch.arange(1, n + 1, device=dev, dtype=torch.float64) / 25.0)[None, :]
