@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from array_api_compat import device
 from scipy.special import ndtri
 
+from trials.arrays import like, namespace
 from trials.protocol import (
     BinaryCovariate,
     CategoricalCovariate,
@@ -111,7 +113,7 @@ class ParametricCovariates:
         """Covariates from independent standard normals of shape ``(..., n_latent)``."""
         if self.n_latent == 0:
             return {}
-        latent = normals if self._cholesky is None else normals @ self._cholesky.T
+        latent = normals if self._cholesky is None else normals @ like(self._cholesky.T, normals)
         return {cov.name: _marginal(cov, latent[..., i]) for i, cov in enumerate(self.covariates)}
 
     def sample(self, n_patients: int, rng: int | np.random.Generator | None = None):
@@ -144,16 +146,21 @@ class ParametricCovariates:
         raise KeyError(name)
 
 
-def _marginal(cov: Covariate, z: np.ndarray) -> np.ndarray:
+def _marginal(cov: Covariate, z):
+    """One covariate from its latent standard normal (a numpy array or a torch tensor)."""
+    xp = namespace(z)
     if isinstance(cov, NormalCovariate):
         return cov.mean + cov.sd * z
     if isinstance(cov, LogNormalCovariate):
-        return np.exp(cov.meanlog + cov.sdlog * z)
+        return xp.exp(cov.meanlog + cov.sdlog * z)
     if isinstance(cov, BinaryCovariate):
-        return (z < ndtri(cov.p)).astype(float)
+        return xp.astype(z < ndtri(cov.p), xp.float64)
     probabilities = np.fromiter(cov.categories.values(), float)
     cuts = ndtri(np.cumsum(probabilities / probabilities.sum())[:-1])
-    return np.searchsorted(cuts, z, side="right").astype(np.int64)
+    codes = xp.zeros(z.shape, dtype=xp.int64, device=device(z))
+    for cut in cuts:  # the number of cuts at or below z (searchsorted, side="right")
+        codes += xp.astype(z >= cut, xp.int64)
+    return codes
 
 
 def covariate_mean(cov: Covariate) -> float:

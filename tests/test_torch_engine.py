@@ -31,6 +31,7 @@ from trials.simulation import simulate  # noqa: E402
 from trials.validation import load_protocol  # noqa: E402
 
 REFERENCE = PROTOCOLS.parent / "bench" / "reference_design.yaml"
+ONCOLOGY = PROTOCOLS / "oncology_os_phase3.yaml"
 CPU = "torch-cpu"
 
 
@@ -105,6 +106,38 @@ def test_model_functions_give_the_numpy_results_on_tensors():
     np.testing.assert_allclose(
         enrollment_times(accrual, 40, tensor(e)).numpy(), enrollment_times(accrual, 40, e),
         rtol=1e-13,
+    )
+
+
+def test_covariates_eligibility_and_strata_on_tensors_are_the_numpy_ones():
+    from trials.engine import Layout, _eligible, _randomize, stratum_codes
+    from trials.outcomes import linear_predictor
+
+    protocol = load_protocol(ONCOLOGY)
+    layout = Layout(protocol, 600, 600)
+    model = layout.covariate_model
+    normals = np.random.default_rng(5).standard_normal((20, 600, model.n_latent))
+    covariates = model.transform(normals)
+    on_tensors = model.transform(tensor(normals))
+    for name, values in covariates.items():  # (matrix products round differently)
+        np.testing.assert_allclose(on_tensors[name].numpy(), values, rtol=1e-14)
+    np.testing.assert_array_equal(
+        _eligible(layout.eligibility, on_tensors).numpy(),
+        _eligible(layout.eligibility, covariates),
+    )
+    effects = protocol.endpoints.primary.covariate_effects
+    np.testing.assert_allclose(
+        linear_predictor(effects, on_tensors, model, (20, 600)).numpy(),
+        linear_predictor(effects, covariates, model, (20, 600)),
+        atol=1e-14,
+    )
+    np.testing.assert_array_equal(
+        stratum_codes(layout, on_tensors, ["ecog", "region"]).numpy(),
+        stratum_codes(layout, covariates, ["ecog", "region"]),
+    )
+    u = np.random.default_rng(6).random((20, layout.n_randomization))
+    np.testing.assert_array_equal(
+        _randomize(layout, on_tensors, tensor(u)).numpy(), _randomize(layout, covariates, u)
     )
 
 
@@ -232,6 +265,38 @@ def test_three_arm_piecewise_design_matches_the_numpy_engine():
             assert abs(ea - eb) < 0.02 * eb, key
 
 
+def test_stratified_design_with_eligibility_matches_the_numpy_engine():
+    """The shipped oncology protocol: correlated covariates with effects, eligibility
+    screening, blocks stratified by two factors, the stratified log-rank test."""
+    protocol = load_protocol(ONCOLOGY)
+    n = 3000
+    a = simulate(protocol, n_replicates=n, device=CPU)
+    b = simulate(protocol, n_replicates=n)
+    for scenario in ("design", "null"):
+        ra = a.operating_characteristics.rate(scenario, "os", None)
+        rb = b.operating_characteristics.rate(scenario, "os", None)
+        assert abs(ra - rb) < 4 * np.sqrt(2 * rb * (1 - rb) / n), scenario
+    screened = [r.replicates["n_screened"] for r in (a, b)]
+    se = np.hypot(*(s.std() / np.sqrt(len(s)) for s in screened))
+    assert abs(screened[0].mean() - screened[1].mean()) < 4 * se
+    assert (screened[0] >= 600).all()
+
+
+def test_a_replicate_short_of_eligible_candidates_screens_more(monkeypatch):
+    from trials.engine import Layout
+
+    protocol = load_protocol(ONCOLOGY)
+    # draw only as many candidates as patients: every replicate must screen more
+    monkeypatch.setattr(Layout, "n_candidates", property(lambda self: self.n_draw))
+    rows = simulate(protocol, n_replicates=40, device=CPU, scenarios=("design",)).replicates
+    eligible = Layout(protocol, 600, 600).eligible_fraction
+    ratio = 600 / rows["n_screened"]
+    assert (rows["n_screened"] > 600).all()
+    assert abs(ratio.mean() - eligible) < 4 * ratio.std() / np.sqrt(len(ratio))
+    again = simulate(protocol, n_replicates=40, device=CPU, scenarios=("design",), chunk_size=7)
+    pd.testing.assert_frame_equal(rows, again.replicates)
+
+
 def test_results_do_not_depend_on_the_chunking():
     protocol = load_protocol(REFERENCE)
     one = simulate(protocol, n_replicates=2500, device=CPU, chunk_size=2500).replicates
@@ -257,8 +322,8 @@ def test_a_run_directory_records_the_device_and_resumes_to_the_same_result(tmp_p
 
 
 def test_unsupported_protocols_and_devices_are_refused(tmp_path, capsys):
-    with pytest.raises(DesignError, match="stratified_blocks randomization"):
-        simulate(load_protocol(PROTOCOLS / "oncology_os_phase3.yaml"), device=CPU)
+    with pytest.raises(DesignError, match="a cure fraction; the maxcombo test"):
+        simulate(load_protocol(PROTOCOLS / "immunotherapy_delayed_effect.yaml"), device=CPU)
     out = tmp_path / "run"
     code = main(["simulate", str(PROTOCOLS / "oncology_os_group_sequential.yaml"),
                  "--out", str(out), "--device", CPU, "-q"])

@@ -21,6 +21,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
+from array_api_compat import device
 from scipy.special import ndtri
 
 from analysis.logrank_looks import administrative_censoring
@@ -158,11 +159,16 @@ class Layout:
         return max(1, min(10_000, _CELLS_PER_CHUNK // max(cells, 1)))
 
 
-def _eligible(expressions: list[Expression], covariates: dict[str, np.ndarray]) -> np.ndarray:
-    shape = next(iter(covariates.values())).shape if covariates else ()
-    eligible = np.ones(shape, dtype=bool)
+def _eligible(expressions: list[Expression], covariates: dict):
+    """Whether each patient meets every criterion (numpy arrays or torch tensors)."""
+    first = next(iter(covariates.values()), None)
+    if first is None:
+        eligible = np.ones((), dtype=bool)
+    else:
+        xp = namespace(first)
+        eligible = xp.ones(first.shape, dtype=xp.bool, device=device(first))
     for expression in expressions:
-        eligible &= expression.evaluate(covariates)
+        eligible = eligible & expression.evaluate(covariates)
     return eligible
 
 
@@ -251,25 +257,30 @@ def _screen_more(layout, rng, candidates, eligible):
     )
 
 
-def stratum_codes(layout: Layout, covariates: dict[str, np.ndarray], factors: list[str]):
-    """Cross-classified stratum codes of the given binary / categorical covariates."""
-    codes = np.zeros(next(iter(covariates.values())).shape, dtype=np.int64)
+def stratum_codes(layout: Layout, covariates: dict, factors: list[str]):
+    """Cross-classified stratum codes of the given binary / categorical covariates (numpy
+    arrays or torch tensors)."""
+    first = next(iter(covariates.values()))
+    xp = namespace(first)
+    codes = xp.zeros(first.shape, dtype=xp.int64, device=device(first))
     for name in factors:
-        codes = codes * layout.covariate_model.n_levels(name) + covariates[name].astype(np.int64)
+        level = xp.astype(covariates[name], xp.int64)
+        codes = codes * layout.covariate_model.n_levels(name) + level
     return codes
 
 
-def _randomize(layout: Layout, covariates, u_rand) -> np.ndarray:
+def _randomize(layout: Layout, covariates, u_rand):
     scheme = layout.protocol.randomization
     weights = np.array([arm.allocation for arm in layout.protocol.arms])
     n_draw = layout.n_draw
     if isinstance(scheme, SimpleRandomization):
         return rand.assign(scheme, weights, u_rand, n_draw)
     # covariates cover the first n_patients only; pad factors when drawing more
+    xp = namespace(u_rand)
     n_rep = u_rand.shape[0]
 
     def padded(values):
-        out = np.zeros((n_rep, n_draw), dtype=np.int64)
+        out = xp.zeros((n_rep, n_draw), dtype=xp.int64, device=device(u_rand))
         out[:, : values.shape[1]] = values
         return out
 

@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import device
+
+from trials.arrays import namespace
 
 _COMPARE = {
     ast.Lt: operator.lt,
@@ -33,7 +36,7 @@ _BINARY = {
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
-_FUNCTIONS = {"abs": np.abs, "log": np.log, "exp": np.exp}
+_FUNCTIONS = ("abs", "log", "exp")  # of the array namespace
 _ALLOWED = (
     ast.Expression,
     ast.BoolOp,
@@ -81,14 +84,19 @@ class Expression:
         }
 
     def evaluate(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Evaluate on covariate arrays (categorical ones as integer codes) → bool array."""
+        """Evaluate on covariate arrays (categorical ones as integer codes; numpy arrays
+        or torch tensors) → bool array."""
+        xp = namespace(*columns.values()) if columns else np
         with np.errstate(all="ignore"):
-            value = _Evaluator(columns, self.levels).visit(self.tree.body)
-        shape = np.broadcast_shapes(*(np.shape(c) for c in columns.values()))
-        value = np.broadcast_to(np.asarray(value), shape)
-        if value.dtype != bool:
+            value = _Evaluator(columns, self.levels, xp).visit(self.tree.body)
+        shape = np.broadcast_shapes(*(tuple(c.shape) for c in columns.values()))
+        if xp is np:
+            value = np.asarray(value)
+        elif np.isscalar(value):
+            value = xp.asarray(value, device=device(next(iter(columns.values()))))
+        if value.dtype != xp.bool:
             raise ValueError(f"expression {self.text!r} is not a condition (true/false)")
-        return value
+        return xp.broadcast_to(value, shape)
 
 
 def parse_expression(
@@ -175,9 +183,10 @@ def _check_levels(tree: ast.Expression, levels: Mapping[str, Sequence[str]]) -> 
 
 
 class _Evaluator(ast.NodeVisitor):
-    def __init__(self, columns: Mapping[str, np.ndarray], levels: Mapping[str, Sequence[str]]):
+    def __init__(self, columns: Mapping[str, np.ndarray], levels: Mapping[str, Sequence[str]], xp):
         self.columns = columns
         self.levels = levels
+        self.xp = xp
 
     def visit_Name(self, node: ast.Name):
         return self.columns[node.id]
@@ -185,42 +194,46 @@ class _Evaluator(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant):
         if isinstance(node.value, str):
             raise ValueError(f"text {node.value!r} may only be compared with a categorical")
-        return np.float64(node.value)  # float arithmetic: no huge integers, no exceptions
+        # float arithmetic: no huge integers, no exceptions (a numpy scalar with numpy
+        # arrays; a Python float with tensors, which a numpy scalar would turn into arrays)
+        return np.float64(node.value) if self.xp is np else float(node.value)
 
     def visit_BoolOp(self, node: ast.BoolOp):
         values = [self._condition(v) for v in node.values]
-        combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
         result = values[0]
         for value in values[1:]:
-            result = combine(result, value)
+            result = (result & value) if isinstance(node.op, ast.And) else (result | value)
         return result
 
     def visit_UnaryOp(self, node: ast.UnaryOp):
         operand = self.visit(node.operand)
         if isinstance(node.op, ast.Not):
-            return np.logical_not(self._as_bool(operand))
+            operand = self._as_bool(operand)
+            return (not operand) if isinstance(operand, bool) else ~operand
         return -operand if isinstance(node.op, ast.USub) else +operand
 
     def visit_BinOp(self, node: ast.BinOp):
         return _BINARY[type(node.op)](self.visit(node.left), self.visit(node.right))
 
     def visit_Call(self, node: ast.Call):
-        return _FUNCTIONS[node.func.id](self.visit(node.args[0]))
+        return getattr(self.xp, node.func.id)(self.visit(node.args[0]))
 
     def visit_Compare(self, node: ast.Compare):
         operands = [node.left, *node.comparators]
         result = None
         for op, left, right in zip(node.ops, operands[:-1], operands[1:], strict=True):
             part = self._compare(op, left, right)
-            result = part if result is None else np.logical_and(result, part)
+            result = part if result is None else result & part
         return result
 
     def _compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr):
         if isinstance(op, ast.In | ast.NotIn):
             value = self.visit(left)
             members = [self._constant(left, e) for e in right.elts]
-            inside = np.isin(value, members)
-            return inside if isinstance(op, ast.In) else np.logical_not(inside)
+            inside = self.xp.zeros(value.shape, dtype=self.xp.bool, device=device(value))
+            for member in members:
+                inside = inside | (value == member)
+            return inside if isinstance(op, ast.In) else ~inside
         a = self._constant(right, left) if isinstance(left, ast.Constant) else self.visit(left)
         b = self._constant(left, right) if isinstance(right, ast.Constant) else self.visit(right)
         return _COMPARE[type(op)](a, b)
@@ -236,10 +249,13 @@ class _Evaluator(ast.NodeVisitor):
     def _condition(self, node: ast.expr):
         return self._as_bool(self.visit(node))
 
-    @staticmethod
-    def _as_bool(value):
-        value = np.asarray(value)
-        if value.dtype != bool:
+    def _as_bool(self, value):
+        if self.xp is np:
+            value = np.asarray(value)
+            ok = value.dtype == bool
+        else:
+            ok = isinstance(value, bool) or getattr(value, "dtype", None) == self.xp.bool
+        if not ok:
             raise ValueError("'and', 'or' and 'not' take conditions (true/false)")
         return value
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import device
 from scipy.special import expit, logit, ndtri
 
 from generators.population import CovariateModel
@@ -159,16 +160,22 @@ def linear_predictor(
     covariates: Mapping[str, np.ndarray],
     model: CovariateModel,
     shape: tuple[int, ...],
-) -> np.ndarray:
+):
     """Sum of covariate effects: per unit from the mean for continuous covariates, for
-    ``1`` vs ``0`` for binary ones, per level for categorical ones."""
-    lp = np.zeros(shape)
+    ``1`` vs ``0`` for binary ones, per level for categorical ones (numpy arrays or torch
+    tensors, like the covariates)."""
+    reference = next(iter(covariates.values()), None)
+    if reference is None:
+        lp = np.zeros(shape)
+    else:
+        xp = namespace(reference)
+        lp = xp.zeros(shape, dtype=xp.float64, device=device(reference))
     for name, effect in effects.items():
         values = covariates[name]
         kind = model.kind(name)
         if kind == "categorical":
             per_level = np.array([effect.get(level, 0.0) for level in model.levels(name)])
-            lp += per_level[values]
+            lp += like(per_level, values)[values]
         elif kind == "binary":
             lp += effect * values
         else:

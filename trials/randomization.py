@@ -131,19 +131,21 @@ def _block_sequence(scheme, weights, uniforms, n_blocks, n_patients):
 
 
 def _stratified(scheme, weights, uniforms, n_blocks, n_patients, strata, n_strata):
+    xp = namespace(uniforms)
     n_rep = uniforms.shape[0]
-    per_stratum = uniforms.reshape(n_rep, n_strata, 2 * n_blocks)
-    sequences = np.stack(
+    per_stratum = xp.reshape(uniforms, (n_rep, n_strata, 2 * n_blocks))
+    sequences = xp.stack(
         [
             _block_sequence(scheme, weights, per_stratum[:, s], n_blocks, n_patients)
             for s in range(n_strata)
         ],
         axis=1,
     )
-    onehot = strata[..., None] == np.arange(n_strata)
-    rank = (np.cumsum(onehot, axis=1) - 1)[onehot].reshape(n_rep, n_patients)
-    flat = sequences.reshape(n_rep, -1)
-    return np.take_along_axis(flat, strata * n_patients + rank, axis=1)
+    onehot = strata[..., None] == xp.arange(n_strata, device=device(strata))
+    counts = xp.cumulative_sum(xp.astype(onehot, xp.int64), axis=1) - 1
+    rank = xp.reshape(counts[onehot], (n_rep, n_patients))
+    flat = xp.reshape(sequences, (n_rep, -1))
+    return xp.take_along_axis(flat, strata * n_patients + rank, axis=1)
 
 
 def _minimization(scheme, weights, uniforms, n_patients, factors) -> np.ndarray:

@@ -28,10 +28,12 @@ and a seed fixes every result bit for bit, whatever the chunking or the number o
 
 Scope
 -----
-Time-to-event primary endpoint analysed by the log-rank test, fixed design, any number of
-arms; exponential, piecewise-exponential or Weibull control; a hazard ratio per arm;
-simple or permuted-block randomization; deterministic or Poisson accrual; dropout by arm;
-an analysis at a number of events, a calendar time or a follow-up. Protocols outside it
+Time-to-event primary endpoint analysed by the log-rank or stratified log-rank test, fixed
+design, any number of arms; exponential, piecewise-exponential or Weibull control; a hazard
+ratio per arm and covariate effects; the protocol's own covariates (normal, log-normal,
+binary, categorical, correlated) and eligibility criteria; simple, permuted-block or
+stratified-block randomization; deterministic or Poisson accrual; dropout by arm; an
+analysis at a number of events, a calendar time or a follow-up. Protocols outside it
 are refused with the list of what is not supported (the CPU engine runs them all).
 """
 
@@ -42,21 +44,28 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from trials import randomization as rand
 from trials.accrual import enrollment_times
 from trials.analyse import adjust_for_multiplicity, comparison, comparison_alpha
-from trials.engine import Layout, arm_effects, dropout_times
+from trials.engine import (
+    Layout,
+    _eligible,
+    _randomize,
+    arm_effects,
+    dropout_times,
+    has_cure,
+    stratum_codes,
+)
 from trials.estimands import true_values
 from trials.exceptions import DesignError
-from trials.outcomes import event_times
+from trials.outcomes import event_times, linear_predictor
 from trials.protocol import (
-    BlockRandomization,
     CalendarTiming,
     EventsTiming,
+    MinimizationRandomization,
     Protocol,
-    SimpleRandomization,
     TimeToEventEndpoint,
 )
+from trials.validation import endpoint_analysis
 
 #: Replicates simulated together, per device type: results are computed over these fixed
 #: blocks, so they do not depend on the chunking.
@@ -115,22 +124,18 @@ def unsupported(protocol: Protocol) -> list[str]:
             problems.append("an effect other than a hazard ratio per arm")
         if getattr(effect, "log_hazard_ratio_distribution", None) is not None:
             problems.append("an uncertain effect (log_hazard_ratio_distribution)")
-        if getattr(primary, "cure_fraction", None) is not None:
+        if has_cure(primary):
             problems.append("a cure fraction")
-        if primary.covariate_effects:
-            problems.append("covariate effects")
         if any(ice.annual_rate is not None for ice in primary.estimand.intercurrent_events):
             problems.append("simulated intercurrent events")
     population = protocol.population
-    if population.eligibility:
-        problems.append("eligibility criteria")
     if population.generator is not None:
         problems.append("a population generator")
-    if not isinstance(protocol.randomization, (SimpleRandomization, BlockRandomization)):
-        problems.append(f"{protocol.randomization.method} randomization")
+    if isinstance(protocol.randomization, MinimizationRandomization):
+        problems.append("minimization")
     test = protocol.analysis.primary.test
-    if test != "logrank":
-        problems.append(f"the {test} test (log-rank only)")
+    if test not in ("logrank", "stratified_logrank"):
+        problems.append(f"the {test} test (log-rank and stratified log-rank only)")
     if protocol.analysis.group_sequential:
         problems.append("a group-sequential design")
     return problems
@@ -159,6 +164,7 @@ class TorchEngine:
     @cached_property
     def columns(self) -> dict[str, int]:
         names = ["arrival"] if self.protocol.population.accrual.process == "poisson" else []
+        names += [f"latent:{name}" for name in self.layout.covariate_model.names]
         return {name: i for i, name in enumerate([*names, "dropout", "outcome"])}
 
     def frame(self, replicates: np.ndarray, seed: int, scenarios) -> pd.DataFrame:
@@ -171,16 +177,13 @@ class TorchEngine:
         for start in range(first - first % self.block, stop, self.block):
             block = np.arange(start, start + self.block)
             keep = (block >= first) & (block < stop)
-            for scenario, (comparisons, analysis_time, reached) in self._block(
+            for scenario, (comparisons, analysis_time, reached, screened) in self._block(
                 block, seed, scenarios
             ).items():
-                n = self.layout.n_patients
                 cutoff = _Cutoff(analysis_time[keep], reached[keep])
                 for c in comparisons:
                     c = _rows(c, keep)
-                    frame = _comparison_frame(
-                        scenario, block[keep], np.full(keep.sum(), n), cutoff, c
-                    )
+                    frame = _comparison_frame(scenario, block[keep], screened[keep], cutoff, c)
                     frame["stop_look"] = np.ones(len(frame), dtype=np.int64)
                     frame["stop_reason"] = "final"
                     frames.append(frame)
@@ -192,9 +195,18 @@ class TorchEngine:
         protocol, layout = self.protocol, self.layout
         n = layout.n_patients
         n_col = len(self.columns)
-        u = uniforms(seed, block, np.arange(n * n_col + layout.n_randomization), self.device)
-        patients = u[:, : n * n_col].reshape(len(block), n, n_col)
-        u_rand = u[:, n * n_col :]
+        n_candidates = layout.n_candidates if layout.eligibility else layout.n_draw
+        cells = n_candidates * n_col
+        draws = np.arange(cells + layout.n_randomization)
+        u = uniforms(seed, block, draws, self.device)
+        candidates = u[:, :cells].reshape(len(block), n_candidates, n_col)
+        u_rand = u[:, cells:]
+        if layout.eligibility:
+            selected, n_screened = self._screen(block, seed, candidates, len(draws))
+        else:
+            selected = candidates
+            n_screened = torch.full((len(block),), n, dtype=torch.int64)
+        patients = selected[:, :n]
 
         def exponential(name):
             return -torch.log1p(-patients[:, :, self.columns[name]])
@@ -204,26 +216,82 @@ class TorchEngine:
         enrollment = torch.as_tensor(
             enrollment_times(accrual, n, arrivals), dtype=torch.float64, device=self.device
         ).expand(len(block), n)
-        weights = np.array([a.allocation for a in protocol.arms])
-        arm = rand.assign(protocol.randomization, weights, u_rand, layout.n_draw)[:, :n]
+        model = layout.covariate_model
+        latent = [self.columns[f"latent:{name}"] for name in model.names]
+        covariates = model.transform(torch.special.ndtri(patients[:, :, latent])) if latent else {}
+        arm = _randomize(layout, covariates, u_rand)[:, :n]
         censor = dropout_times(protocol, exponential("dropout"), arm)
         endpoint = protocol.endpoints.primary
+        linear = linear_predictor(endpoint.covariate_effects, covariates, model, arm.shape)
+        if not isinstance(linear, torch.Tensor):
+            linear = torch.as_tensor(linear, device=self.device)
         out = {}
         for scenario in scenarios:
             null = scenario == "null"
             effect = torch.as_tensor(arm_effects(protocol, endpoint, null), device=self.device)
-            time = event_times(endpoint.control, exponential("outcome"), effect[arm])
+            time = event_times(endpoint.control, exponential("outcome"), linear + effect[arm])
             analysis_time, reached, max_follow_up = self._cutoff(time, censor, enrollment)
             time, event, enrolled = administrative_censoring(
                 time, censor, enrollment, analysis_time, max_follow_up
             )
-            comparisons = self._compare(time, event, enrolled, arm, endpoint, null)
+            comparisons = self._compare(time, event, enrolled, arm, covariates, endpoint, null)
             out[scenario] = (
                 comparisons,
                 analysis_time.cpu().numpy(),
                 reached.cpu().numpy(),
+                n_screened.cpu().numpy(),
             )
         return out
+
+    def _latent(self, candidates):
+        names = self.layout.covariate_model.names
+        return candidates[..., [self.columns[f"latent:{name}"] for name in names]]
+
+    def _eligible(self, candidates):
+        import torch
+
+        model = self.layout.covariate_model
+        covariates = model.transform(torch.special.ndtri(self._latent(candidates)))
+        return _eligible(self.layout.eligibility, covariates)
+
+    def _screen(self, block, seed: int, candidates, first_extra: int):
+        """The first ``n_draw`` eligible candidates of each replicate and the number
+        screened to find the ``n_patients``-th (as :func:`trials.engine.draw_cohort`); a
+        replicate with too few eligible candidates screens more from its own stream,
+        from draw ``first_extra`` on."""
+        import torch
+
+        layout = self.layout
+        n_draw, n = layout.n_draw, layout.n_patients
+        eligible = self._eligible(candidates)
+        order = torch.argsort((~eligible).to(torch.int8), dim=1, stable=True)[:, :n_draw]
+        selected = torch.take_along_dim(candidates, order[:, :, None], dim=1)
+        n_screened = order[:, n - 1] + 1
+        n_candidates, n_col = candidates.shape[1:]
+        for i in torch.nonzero(eligible.sum(dim=1) < n_draw).flatten().tolist():
+            rows = [candidates[i][eligible[i]]]
+            index = [torch.nonzero(eligible[i]).flatten()]
+            for batch in range(10_000):
+                if sum(len(k) for k in index) >= n_draw:
+                    break
+                start = first_extra + batch * n_candidates * n_col
+                more = uniforms(
+                    seed,
+                    block[i : i + 1],
+                    np.arange(start, start + n_candidates * n_col),
+                    self.device,
+                ).reshape(n_candidates, n_col)
+                ok = self._eligible(more)
+                rows.append(more[ok])
+                index.append((batch + 1) * n_candidates + torch.nonzero(ok).flatten())
+            else:
+                raise DesignError(
+                    "population.eligibility: too few screened patients are eligible to "
+                    "enroll the trial"
+                )
+            selected[i] = torch.cat(rows)[:n_draw]
+            n_screened[i] = torch.cat(index)[n - 1] + 1
+        return selected, n_screened
 
     def _cutoff(self, time, censor, enrollment):
         """Calendar time of each replicate's analysis, whether the target was reached,
@@ -245,17 +313,21 @@ class TorchEngine:
             return full.to(self.device), everyone, np.inf
         return enrollment.amax(dim=1) + timing.months, everyone, float(timing.months)
 
-    def _compare(self, time, event, enrolled, arm, endpoint, null) -> list:
+    def _compare(self, time, event, enrolled, arm, covariates, endpoint, null) -> list:
         protocol = self.protocol
         control = next(i for i, a in enumerate(protocol.arms) if a.control)
         truth = true_values(protocol, endpoint, null)
         alpha = comparison_alpha(protocol)
+        spec = endpoint_analysis(protocol, endpoint)
+        strata = None
+        if spec.test == "stratified_logrank" and spec.strata:
+            strata = stratum_codes(self.layout, covariates, spec.strata)
         out = []
         for k, experimental in enumerate(protocol.arms):
             if experimental.control:
                 continue
             valid = enrolled & ((arm == control) | (arm == k))
-            stats = logrank(time, event & valid, arm == k, valid)
+            stats = stratified_logrank(time, event & valid, arm == k, valid, strata)
             o_minus_e, variance, events, n_analysed = (s.cpu().numpy() for s in stats)
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = o_minus_e / np.sqrt(variance)
@@ -355,6 +427,18 @@ def logrank(time, event, group, valid):
     spread = (at_risk - deaths) / (at_risk - 1.0).clamp(min=1.0)
     variance = torch.where(counted, deaths * share * (1.0 - share) * spread, 0.0).sum(dim=1)
     return o_minus_e, variance, e.sum(dim=1), valid.sum(dim=1)
+
+
+def stratified_logrank(time, event, group, valid, strata=None):
+    """:func:`logrank` summed over the strata (codes ``0 .. S-1``; ``None``: one)."""
+    if strata is None:
+        return logrank(time, event, group, valid)
+    sums = None
+    for s in range(int(strata.max()) + 1):
+        here = valid & (strata == s)
+        part = logrank(time, event & here, group, here)
+        sums = part if sums is None else tuple(a + b for a, b in zip(sums, part, strict=True))
+    return sums
 
 
 def simulate_replicates(layout: Layout, replicates, seed: int, scenarios, device: str):
