@@ -34,10 +34,22 @@ def example_trial_section(
         return section
     protocol = trial.protocol
     styles = protocol_arm_styles(protocol)
+    device = run.manifest.get("device")
+    if device is None:
+        origin = (
+            f"Trial {trial.replicate} of the {trial.scenario} scenario, drawn again from the "
+            f"run's seed {trial.seed} (the same random stream as in the simulation)."
+        )
+    else:
+        origin = (
+            f"A trial of the {trial.scenario} scenario drawn by the CPU (numpy) engine from the "
+            f"run's seed {trial.seed}: the run itself was simulated by the torch engine "
+            f"(--device {device}), whose random streams differ, so this trial illustrates the "
+            "design and is not one of the run's trials."
+        )
     section.add(
         Paragraph(
-            f"Trial {trial.replicate} of the {trial.scenario} scenario, drawn again from the run's "
-            f"seed {trial.seed} (the same random stream as in the simulation). Data cut-off at "
+            f"{origin} Data cut-off at "
             f"month {trial.analysis_time:.2f} after the first randomization. Calendar dates are "
             "not simulated; times are months from randomization."
             + (
@@ -48,7 +60,8 @@ def example_trial_section(
             )
         )
     )
-    section.add(_recorded(run, trial))
+    if device is None:
+        section.add(_recorded(run, trial))
     section.child("disposition", "Patients").add(_disposition(trial))
     for endpoint in describe.endpoints(protocol):
         child = section.child(

@@ -345,3 +345,13 @@ def test_cuda_simulates_the_same_patients_as_the_cpu():
     cpu = simulate(protocol, n_replicates=2048, device=CPU).replicates
     np.testing.assert_allclose(gpu["estimate"], cpu["estimate"], rtol=1e-9)
     assert (gpu["reject"] == cpu["reject"]).mean() > 0.999
+
+
+def test_report_of_a_torch_run_says_its_example_trial_is_not_one_of_the_runs(tmp_path):
+    out = tmp_path / "run"
+    args = ["simulate", str(REFERENCE), "--out", str(out), "-r", "100", "-q"]
+    assert main([*args, "--device", CPU, "--report"]) == 0
+    html = (out / "report" / "report.html").read_text()
+    assert "SplitMix64" in html
+    assert "is not one of the run" in html
+    assert "In the simulation this trial was analysed" not in html
