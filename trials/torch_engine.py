@@ -84,16 +84,25 @@ def _signed(value: int) -> int:
 
 
 def _shift_right(z, bits: int):
-    """Logical right shift of int64 tensors (``>>`` is arithmetic)."""
-    return (z >> bits) & ((1 << (64 - bits)) - 1)
+    """Logical right shift of int64 tensors (``>>`` is arithmetic), a new tensor."""
+    shifted = z >> bits
+    shifted &= (1 << (64 - bits)) - 1
+    return shifted
 
 
 def splitmix64(z):
     """The SplitMix64 output function of states ``z`` (int64 tensors; arithmetic wraps
     modulo 2**64 as it does in two's complement)."""
-    z = (z ^ _shift_right(z, 30)) * _signed(_MIX1)
-    z = (z ^ _shift_right(z, 27)) * _signed(_MIX2)
-    return z ^ _shift_right(z, 31)
+    return _splitmix64_(z.clone())
+
+
+def _splitmix64_(z):
+    """:func:`splitmix64` in place (at most one temporary as large as ``z``)."""
+    for bits, multiplier in ((30, _MIX1), (27, _MIX2)):
+        z ^= _shift_right(z, bits)
+        z *= _signed(multiplier)
+    z ^= _shift_right(z, 31)
+    return z
 
 
 def uniforms(seed: int, replicates, draws, device):
@@ -105,9 +114,15 @@ def uniforms(seed: int, replicates, draws, device):
     draws = torch.as_tensor(draws, dtype=torch.int64, device=device)
     golden = _signed(_GOLDEN)
     keys = splitmix64(_signed(seed) + (replicates + 1) * golden)
-    bits = splitmix64(keys[:, None] + (draws[None, :] + 1) * golden)
-    top = _shift_right(bits, 11).to(torch.float64)
-    return (top + 0.5) * 2.0**-53
+    bits = keys[:, None] + (draws[None, :] + 1) * golden
+    bits = _splitmix64_(bits)
+    bits >>= 11
+    bits &= (1 << 53) - 1
+    out = bits.to(torch.float64)
+    del bits
+    out += 0.5
+    out *= 2.0**-53
+    return out
 
 
 def unsupported(protocol: Protocol) -> list[str]:
