@@ -86,7 +86,7 @@ the refit variant; per split in the fit-once variant, 400 (100 for the RHVAE, wh
 MCMC makes each draw slower). Each
 row also gives the rate of a normal distribution with the replicates' mean and SD of z,
 which is more precise than the share of rejections (the log-rank z of 100 + 100 patients is
-close to normal). The whole run takes about 35 minutes on 2 CPU cores.
+close to normal). The whole run takes about 40 minutes on 2 CPU cores.
 
 Usage: ``python bench/bench_type1_generated_control.py [--quick] [--seed S] [--threads N]
 [--sources copula,vae,...] [--output-dir DIR]``. ``--quick``: a smoke run (few replicates,
