@@ -355,3 +355,25 @@ def test_report_of_a_torch_run_says_its_example_trial_is_not_one_of_the_runs(tmp
     assert "SplitMix64" in html
     assert "is not one of the run" in html
     assert "In the simulation this trial was analysed" not in html
+
+
+def test_an_effect_drawn_per_trial_gives_the_numpy_engines_assurance():
+    from trials.engine import Layout
+
+    path = PROTOCOLS / "breast_cancer_phase3_assurance.yaml"
+    protocol = load_protocol(path)
+    n = 4096
+    a = simulate(protocol, n_replicates=n, device=CPU)
+    b = simulate(protocol, n_replicates=n)
+    for scenario in ("design", "null"):
+        ra = a.operating_characteristics.rate(scenario, None, None)
+        rb = b.operating_characteristics.rate(scenario, None, None)
+        assert abs(ra - rb) < 4 * np.sqrt(2 * rb * (1 - rb) / n), scenario
+    # the per-trial log hazard ratios are N(mean, sd), zero in the control arm
+    spec = protocol.endpoints.primary.effect.log_hazard_ratio_distribution
+    engine = te.TorchEngine(Layout(protocol, 10, 10), CPU)
+    arm = torch.tensor([[0, 1]] * 2000)
+    u = te.uniforms(3, np.arange(2000), [0], "cpu")[:, 0]
+    effects = engine._trial_effects(protocol.endpoints.primary, arm, u, null=False).numpy()
+    assert (effects[:, 0] == 0).all()
+    assert stats.kstest(effects[:, 1], "norm", args=(spec.mean, spec.sd)).pvalue > 1e-3

@@ -30,10 +30,11 @@ Scope
 -----
 Time-to-event primary endpoint analysed by the log-rank or stratified log-rank test, fixed
 design, any number of arms; exponential, piecewise-exponential or Weibull control; a hazard
-ratio per arm and covariate effects; the protocol's own covariates (normal, log-normal,
-binary, categorical, correlated) and eligibility criteria; simple, permuted-block or
-stratified-block randomization; deterministic or Poisson accrual; dropout by arm; an
-analysis at a number of events, a calendar time or a follow-up. Protocols outside it
+ratio per arm, or one drawn per trial from a normal or a fitted posterior (assurance), and
+covariate effects; the protocol's own covariates (normal, log-normal, binary, categorical,
+correlated) and eligibility criteria; simple, permuted-block or stratified-block
+randomization; deterministic or Poisson accrual; dropout by arm; an analysis at a number
+of events, a calendar time or a follow-up. Protocols outside it
 are refused with the list of what is not supported (the CPU engine runs them all).
 """
 
@@ -53,6 +54,7 @@ from trials.engine import (
     arm_effects,
     dropout_times,
     has_cure,
+    posterior_effect_draws,
     stratum_codes,
 )
 from trials.estimands import true_values
@@ -64,6 +66,7 @@ from trials.protocol import (
     MinimizationRandomization,
     Protocol,
     TimeToEventEndpoint,
+    effect_distribution,
 )
 from trials.validation import endpoint_analysis
 
@@ -134,11 +137,8 @@ def unsupported(protocol: Protocol) -> list[str]:
     if not isinstance(primary, TimeToEventEndpoint):
         problems.append(f"a {primary.type} primary endpoint (time-to-event only)")
     else:
-        effect = primary.effect
-        if effect.hazard_ratio is None:
-            problems.append("an effect other than a hazard ratio per arm")
-        if getattr(effect, "log_hazard_ratio_distribution", None) is not None:
-            problems.append("an uncertain effect (log_hazard_ratio_distribution)")
+        if primary.effect.hazard_ratio is None and effect_distribution(primary) is None:
+            problems.append("an effect other than a hazard ratio per arm or its distribution")
         if has_cure(primary):
             problems.append("a cure fraction")
         if any(ice.annual_rate is not None for ice in primary.estimand.intercurrent_events):
@@ -212,10 +212,11 @@ class TorchEngine:
         n_col = len(self.columns)
         n_candidates = layout.n_candidates if layout.eligibility else layout.n_draw
         cells = n_candidates * n_col
-        draws = np.arange(cells + layout.n_randomization)
+        draws = np.arange(cells + layout.n_randomization + len(layout.uncertain_effects))
         u = uniforms(seed, block, draws, self.device)
         candidates = u[:, :cells].reshape(len(block), n_candidates, n_col)
-        u_rand = u[:, cells:]
+        u_rand = u[:, cells : cells + layout.n_randomization]
+        u_effect = u[:, cells + layout.n_randomization :]
         if layout.eligibility:
             selected, n_screened = self._screen(block, seed, candidates, len(draws))
         else:
@@ -243,8 +244,12 @@ class TorchEngine:
         out = {}
         for scenario in scenarios:
             null = scenario == "null"
-            effect = torch.as_tensor(arm_effects(protocol, endpoint, null), device=self.device)
-            time = event_times(endpoint.control, exponential("outcome"), linear + effect[arm])
+            if layout.uncertain_effects:
+                effect = self._trial_effects(endpoint, arm, u_effect[:, 0], null)
+            else:
+                per_arm = arm_effects(protocol, endpoint, null)
+                effect = torch.as_tensor(per_arm, device=self.device)[arm]
+            time = event_times(endpoint.control, exponential("outcome"), linear + effect)
             analysis_time, reached, max_follow_up = self._cutoff(time, censor, enrollment)
             time, event, enrolled = administrative_censoring(
                 time, censor, enrollment, analysis_time, max_follow_up
@@ -257,6 +262,24 @@ class TorchEngine:
                 n_screened.cpu().numpy(),
             )
         return out
+
+    def _trial_effects(self, endpoint, arm, u, null: bool):
+        """Per-patient log hazard ratio drawn per trial (as
+        :func:`trials.engine.trial_effects`): a posterior draw picked by the trial's
+        uniform, or ``mean + sd * Phi^-1(u)``; zero in the control arm and on the null."""
+        import torch
+
+        if null:
+            return torch.zeros(arm.shape, dtype=torch.float64, device=self.device)
+        spec = effect_distribution(endpoint)
+        if spec.model is not None:
+            draws = posterior_effect_draws(spec.model, spec.scale)
+            pick = torch.clamp((u * len(draws)).to(torch.int64), max=len(draws) - 1)
+            value = torch.as_tensor(draws, device=self.device)[pick]
+        else:
+            value = spec.mean + spec.sd * torch.special.ndtri(u)
+        control = next(i for i, a in enumerate(self.protocol.arms) if a.control)
+        return torch.where(arm == control, 0.0, value[:, None])
 
     def _latent(self, candidates):
         names = self.layout.covariate_model.names
