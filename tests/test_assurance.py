@@ -75,7 +75,7 @@ def test_effect_drawn_from_a_fitted_posterior(tmp_path):
 
     from generators.bayesian import BayesianWeibull
     from tests.conftest import PROTOCOLS
-    from trials.engine import posterior_log_hr
+    from trials.engine import posterior_effect_draws
     from trials.simulation import simulate
     from trials.validation import load_protocol
 
@@ -91,7 +91,7 @@ def test_effect_drawn_from_a_fitted_posterior(tmp_path):
     path = tmp_path / "phase3.yaml"
     path.write_text(yaml.safe_dump(content))
     protocol = load_protocol(path)
-    draws = posterior_log_hr(str((tmp_path / "phase2.json").resolve()))
+    draws = posterior_effect_draws(str((tmp_path / "phase2.json").resolve()), "log_hazard_ratio")
     n = 1500
     result = simulate(protocol, n_replicates=n, seed=3, scenarios=("design",))
     expected = logrank_assurance(330, draws.mean(), draws.std())

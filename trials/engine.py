@@ -441,12 +441,6 @@ def posterior_effect_draws(model_path: str, scale: str) -> np.ndarray:
     return draws
 
 
-def posterior_log_hr(model_path: str) -> np.ndarray:
-    """The treatment log-HR draws of a fitted Bayesian survival model file, in a fixed
-    order (:func:`posterior_effect_draws` on the log hazard ratio scale)."""
-    return posterior_effect_draws(model_path, "log_hazard_ratio")
-
-
 def ice_hazards(protocol: Protocol, rate, null: bool) -> np.ndarray:
     """Monthly hazard of an intercurrent event in each arm; on the null every arm has
     the control arm's (a difference in intercurrent events is a treatment effect too)."""
