@@ -45,7 +45,7 @@ Control-arm sources:
   follow-up). The copula models time and event as two columns; the VAE and RHVAE model them
   as a censored pair (see their docstrings).
 
-Two variants per source:
+Three variants per source:
 
 - ``refit`` (the honest one): every replicate draws a new split and refits the generator on
   its historical part, so that the error rate includes the uncertainty of the fit;
@@ -58,6 +58,13 @@ Two variants per source:
   conditional rate moves from one fit to the next. The ``real_*`` sources are also run this
   way: ``real_subsample`` on a split is the conditional rate of that split's real data,
   the yardstick of the generators on the same split.
+- ``ensemble`` (the calibrated analysis): every replicate draws a new split as in
+  ``refit``, fits the generator ``ENSEMBLE_MEMBERS`` = 5 times on its historical part (new
+  seeds), draws one control arm of 100 from each fit and tests with
+  :func:`analysis.synthetic_control.generated_control_test`: the mean log-rank log hazard
+  ratio over the arms, its variance the log-rank variance of treated against the real
+  historical patients plus the between-arm variance over 5 (t reference). The row also
+  gives the plain log-rank test against the first arm on the same replicates ("naive").
 
 Why a generated control arm cannot be exactly calibrated here: the log-rank variance
 counts the 100 + 100 patients of the trial, but a generated arm is drawn from a fitted
@@ -128,6 +135,7 @@ BAYES_MCMC = {"chains": 2, "draws": 250, "tune": 250}
 FIXED_SPLIT = 999_999  # seed-sequence key of the fixed splits of the fit-once variant
 
 FIT_ONCE_SPLITS = 5  # independent (split, fit) pairs of the fit-once variant
+ENSEMBLE_MEMBERS = 5  # generator fits per replicate in the ensemble variant
 
 #: Replicates per (source, variant) at the default setting; for the fit-once variant, per
 #: split (each of the ``FIT_ONCE_SPLITS`` splits has its own fit and this many replicates).
@@ -147,11 +155,18 @@ REPLICATES: dict[tuple[str, str], int] = {
     ("vae", "fit_once"): 400,
     ("rhvae", "fit_once"): 100,
     ("rhvae_default", "fit_once"): 100,
+    ("real_subsample", "ensemble"): 4000,
+    ("real_bootstrap", "ensemble"): 4000,
+    ("copula", "ensemble"): 1000,
+    ("bayesian_pwe", "ensemble"): 100,
+    ("vae", "ensemble"): 120,
+    ("rhvae", "ensemble"): 60,
+    ("rhvae_default", "ensemble"): 50,
 }
 QUICK_REPLICATES: dict[tuple[str, str], int] = {
-    key: 200 if key[0].startswith("real_") else (3 if key[1] == "refit" else 20)
+    key: 200 if key[0].startswith("real_") else (20 if key[1] == "fit_once" else 3)
     for key in REPLICATES
-} | {("copula", "refit"): 20}
+} | {("copula", "refit"): 20, ("copula", "ensemble"): 20}
 QUICK_SPLITS = 2
 QUICK_EPOCHS = 10
 
@@ -353,6 +368,59 @@ def replicate(
     return {"reject": bool(abs(z) > critical), "z": z, **info}
 
 
+def replicate_ensemble(
+    data: pd.DataFrame,
+    source: Source,
+    seed: Sequence[int] | int,
+    *,
+    members: int = ENSEMBLE_MEMBERS,
+    n_historical: int = N_HISTORICAL,
+    n_arm: int = N_ARM,
+    alpha: float = ALPHA,
+) -> dict[str, Any]:
+    """One trial analysed by :func:`analysis.synthetic_control.generated_control_test`.
+
+    The split and the treated arm are drawn as in :func:`replicate` (the same seed gives
+    the same ones); the generator is then fitted ``members`` times on the historical
+    patients (new seeds) and each fit draws one control arm of ``n_arm`` patients (the
+    real-data references draw ``members`` arms). Returns ``reject`` and ``z`` of the
+    ensemble test, ``naive_z`` (the plain log-rank against the first arm) and the total
+    fit time.
+    """
+    from analysis.synthetic_control import generated_control_test
+
+    split_ss, treated_ss, fit_ss, control_ss = np.random.SeedSequence(seed).spawn(4)
+    historical, pool = split(data, n_historical, np.random.default_rng(split_ss))
+    rows = np.random.default_rng(treated_ss).choice(len(pool), size=n_arm, replace=False)
+    treated = pool.iloc[rows]
+    arms, infos = [], []
+    for fit_k, control_k in zip(fit_ss.spawn(members), control_ss.spawn(members), strict=True):
+        model = None
+        if source.reference is None:
+            model, info = fit(source, historical, int(fit_k.generate_state(1)[0] % 2**31))
+            infos.append(info)
+        arms.append(control_arm(source, historical, n_arm, np.random.default_rng(control_k), model))
+    result = generated_control_test(
+        (treated[TIME].to_numpy(float), treated[EVENT].to_numpy() == 1),
+        (historical[TIME].to_numpy(float), historical[EVENT].to_numpy() == 1),
+        arms,
+    )
+    critical = float(ndtri(1 - alpha / 2))
+    out: dict[str, Any] = {
+        "reject": bool(result.p_value < alpha),
+        "z": result.z,
+        "naive_z": result.naive_z,
+        "naive_reject": bool(abs(result.naive_z) > critical),
+        "between_over_historical": result.between_variance / result.historical_variance,
+    }
+    if infos:
+        out["fit_seconds"] = float(sum(i["fit_seconds"] for i in infos))
+        for key in ("converged", "max_rhat", "epochs_run"):
+            if key in infos[0]:
+                out[key] = infos[0][key]
+    return out
+
+
 # -- summaries -------------------------------------------------------------------------------
 
 
@@ -416,6 +484,13 @@ def summarize(results: list[dict[str, Any]], alpha: float = ALPHA) -> dict[str, 
     }
     if n > 2:
         out["type1_from_z"], out["type1_from_z_se"] = type1_from_z(z, alpha)
+    if results and "naive_z" in results[0]:
+        naive = np.array([r["naive_z"] for r in results], dtype=float)
+        out["naive_type1_error"] = float(np.mean([r["naive_reject"] for r in results]))
+        out["naive_sd_z"] = float(np.nanstd(naive, ddof=1)) if n > 1 else None
+        out["between_over_historical_mean"] = float(
+            np.mean([r["between_over_historical"] for r in results])
+        )
     fits = [r for r in results if "fit_seconds" in r]
     if fits:
         out["fit_seconds_mean"] = float(np.mean([r["fit_seconds"] for r in fits]))
@@ -433,6 +508,16 @@ def run_refit(data, source: Source, n_rep: int, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
     results = [replicate(data, source, (seed, r)) for r in range(n_rep)]
     return {**summarize(results), "wall_seconds": time.perf_counter() - start}
+
+
+def run_ensemble(data, source: Source, n_rep: int, seed: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    results = [replicate_ensemble(data, source, (seed, r)) for r in range(n_rep)]
+    return {
+        **summarize(results),
+        "members": ENSEMBLE_MEMBERS,
+        "wall_seconds": time.perf_counter() - start,
+    }
 
 
 def run_fit_once(data, source: Source, n_rep: int, seed: int, n_splits: int) -> dict[str, Any]:
@@ -502,6 +587,8 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["rows"]:
+        if row["variant"] == "ensemble":
+            continue
         fit_s = row.get("fit_seconds_mean", row.get("single_fit_seconds"))
         lo, hi = row["ci95_wilson"]
         sd = "" if row["sd_z"] is None else f"{row['sd_z']:.2f}"
@@ -517,6 +604,41 @@ def markdown(results: dict) -> str:
             f"{row['mean_z']:+.2f} | {sd} | {from_z} | "
             f"{'' if fit_s is None else f'{fit_s:.2f}'} |"
         )
+    ensemble = [r for r in results["rows"] if r["variant"] == "ensemble"]
+    if ensemble:
+        lines += [
+            "",
+            f"Ensemble test (analysis.synthetic_control.generated_control_test): per "
+            f"replicate, a new split, {ensemble[0]['members']} generator fits on its "
+            f"historical patients (new seeds), one control arm of {d['n_arm']} from each; "
+            "the mean log-rank log hazard ratio over the arms, with variance = log-rank "
+            "variance of treated against the real historical patients + between-arm "
+            "variance / K, t reference. *Naive*: the plain log-rank test against the first "
+            "arm, on the same replicates. *b / (K v_h)*: the share the between-fit term adds "
+            "to the historical variance.",
+            "",
+            "| source | R | type I error (%) | MC SE (pp) | 95 % CI (%) | within ±2 pp | "
+            "CI vs [3, 7] % | mean z | SD z | normal fit of z (%) | naive type I (%) | "
+            "naive SD z | b / (K v_h) | fits (s, all K) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in ensemble:
+            lo, hi = row["ci95_wilson"]
+            fit_s = row.get("fit_seconds_mean")
+            from_z = (
+                f"{pct(row['type1_from_z'])} ± {pct(row['type1_from_z_se'])}"
+                if "type1_from_z" in row
+                else ""
+            )
+            share = row["between_over_historical_mean"] / row["members"]
+            lines.append(
+                f"| {row['source']} | {row['replicates']} | {pct(row['type1_error'])} | "
+                f"{pct(row['mc_se'])} | {pct(lo)}-{pct(hi)} | "
+                f"{'yes' if row['within_2pp'] else 'no'} | {row['ci_vs_band']} | "
+                f"{row['mean_z']:+.2f} | {row['sd_z']:.2f} | {from_z} | "
+                f"{pct(row['naive_type1_error'])} | {row['naive_sd_z']:.2f} | {share:.2f} | "
+                f"{'' if fit_s is None else f'{fit_s:.1f}'} |"
+            )
     once = [r for r in results["rows"] if r["variant"] == "fit_once"]
     if once:
         k = once[0]["splits"]
@@ -588,12 +710,39 @@ def clean(value):
     return value
 
 
+def merged(path: Path, results: dict) -> dict:
+    """A partial run (``--sources`` / ``--variants``) merged into the results already at
+    ``path`` when they were run with the same seed and mode: its rows replace those of the
+    same source and variant; the total time adds up."""
+    if not path.exists():
+        return results
+    earlier = json.loads(path.read_text())
+    if (earlier.get("seed"), earlier.get("quick")) != (results["seed"], results["quick"]):
+        return results
+    ran = {(row["source"], row["variant"]) for row in results["rows"]}
+    order = {key: i for i, key in enumerate(REPLICATES)}
+    rows = [r for r in earlier["rows"] if (r["source"], r["variant"]) not in ran]
+    rows = sorted(
+        [*rows, *results["rows"]], key=lambda r: order.get((r["source"], r["variant"]), 0)
+    )
+    return {
+        **results,
+        "design": {**earlier["design"], **results["design"]},
+        "sources": {**earlier["sources"], **results["sources"]},
+        "rows": rows,
+        "total_seconds": earlier.get("total_seconds", 0.0) + results["total_seconds"],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (< 2 min)")
     parser.add_argument("--seed", type=int, default=20240917)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--sources", default=None, help="comma-separated subset of sources")
+    parser.add_argument(
+        "--variants", default=None, help="comma-separated subset of refit,fit_once,ensemble"
+    )
     parser.add_argument("--output-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -607,6 +756,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     n_splits = QUICK_SPLITS if args.quick else FIT_ONCE_SPLITS
     all_sources = sources(QUICK_EPOCHS if args.quick else None)
     chosen = None if args.sources is None else set(args.sources.split(","))
+    variants = None if args.variants is None else set(args.variants.split(","))
     data = load_data()
     results: dict[str, Any] = {
         "machine": {
@@ -633,6 +783,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "rhvae_refit_epochs": RHVAE_EPOCHS,
             "bayesian_mcmc": BAYES_MCMC,
             "fit_once_splits": n_splits,
+            "ensemble_members": ENSEMBLE_MEMBERS,
         },
         "predicted_type1_perfect_generator": predicted_type1(N_ARM, N_ARM, N_HISTORICAL, ALPHA),
         "sources": {},
@@ -640,12 +791,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
     }
     start = time.perf_counter()
     for (name, variant), n_rep in table.items():
-        if chosen is not None and name not in chosen:
+        if (chosen is not None and name not in chosen) or (
+            variants is not None and variant not in variants
+        ):
             continue
         source = all_sources[name]
         results["sources"][name] = source.description
         if variant == "refit":
             outcome = run_refit(data, source, n_rep, args.seed)
+        elif variant == "ensemble":
+            outcome = run_ensemble(data, source, n_rep, args.seed)
         else:
             outcome = run_fit_once(data, source, n_rep, args.seed, n_splits)
         row = {"source": name, "variant": variant, **outcome}
@@ -653,6 +808,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(json.dumps(clean(row)), flush=True)
     results["total_seconds"] = time.perf_counter() - start
     output = args.output_dir if args.output_dir is not None else (None if args.quick else OUTPUT)
+    if output is not None and (chosen is not None or variants is not None):
+        results = merged(output / "bench_type1_generated_control.json", results)
     text = markdown(results)
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
