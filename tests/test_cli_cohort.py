@@ -136,6 +136,11 @@ def test_bayesian_outcomes_for_copula_covariates(tmp_path, capsys, gbsg2_copula)
     assert (kept["horTh"] == kept["horTh_given"]).all()  # treatment taken from the file
     report = json.loads((tmp_path / "outcomes.validation.json").read_text())
     assert report["not_compared"]["columns"] == ["time", "cens"]
+    survival = report["survival"]  # compared as survival, not as distributions
+    assert survival["compared"]
+    assert survival["km_follow_up"] <= pd.read_csv(data)["time"].max()
+    assert survival["hazard_ratio_lower"] < 1.0 < survival["hazard_ratio_upper"]
+    assert "survival: Kaplan-Meier max difference" in capsys.readouterr().out
     capsys.readouterr()
     assert main(["generate", str(copula), "--covariates", str(cohort), "-o", str(out),
                  "--real", str(data)]) == 2

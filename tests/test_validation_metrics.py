@@ -23,7 +23,7 @@ from scipy import stats
 from generators.fidelity import column_shape_score, pair_trend_score, total_variation_distance
 from generators.holdout import split_holdout
 from generators.privacy import similarity_filter
-from generators.validation import CohortValidation, validate_cohort
+from generators.validation import CohortValidation, survival_agreement, validate_cohort
 from trials.exceptions import DataError, InsilicoWarning
 
 IQR_TO_SD = 1.3489795
@@ -368,3 +368,29 @@ def test_similarity_filter_drops_exact_copies_even_at_a_zero_threshold():
     assert dropped == 2
     kept, dropped = similarity_filter(real, virtual, threshold=0.0)  # explicit: keeps all
     assert dropped == 0
+
+
+def test_survival_agreement_of_uncensored_virtual_times_with_censored_real_data():
+    """Real times exponential (rate 0.1) with uniform censoring on (0, 20), virtual times
+    uncensored: from the same exponential, the Kaplan-Meier difference is within the
+    sampling error of the real curve and the hazard ratio's interval holds 1; at rate 0.15
+    the difference is the closed form max_t |exp(-0.1 t) - exp(-0.15 t)| over the real
+    follow-up (at t = log(1.5) / 0.05 = 8.1: 0.148) and the hazard ratio is 1.5."""
+    gen = np.random.default_rng(11)
+    n = 4000
+    event_time, censor = gen.exponential(10.0, n), gen.uniform(0.0, 20.0, n)
+    real = pd.DataFrame({"t": np.minimum(event_time, censor), "e": (event_time <= censor) * 1})
+    assert 0.3 < 1 - real["e"].mean() < 0.5  # heavily censored
+    same = pd.DataFrame({"t": gen.exponential(10.0, n), "e": np.ones(n, dtype=int)})
+    result = survival_agreement(real, same, time="t", event="e")
+    assert result["km_follow_up"] == pytest.approx(real["t"].max())
+    assert result["km_max_difference"] < 0.03
+    assert result["hazard_ratio_lower"] < 1.0 < result["hazard_ratio_upper"]
+    faster = pd.DataFrame({"t": gen.exponential(1 / 0.15, n), "e": np.ones(n, dtype=int)})
+    result = survival_agreement(real, faster, time="t", event="e")
+    t_star = math.log(1.5) / 0.05
+    closed_form = math.exp(-0.1 * t_star) - math.exp(-0.15 * t_star)
+    assert result["km_max_difference"] == pytest.approx(closed_form, abs=0.03)
+    assert result["hazard_ratio"] == pytest.approx(1.5, rel=0.07)
+    with pytest.raises(DataError, match="virtual patients lack the survival columns"):
+        survival_agreement(real, same.drop(columns="e"), time="t", event="e")
