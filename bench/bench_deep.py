@@ -392,6 +392,19 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def clean(value):
+    """``value`` with numpy numbers as Python numbers and non-finite floats as None (JSON)."""
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="30 epochs (smoke run)")
@@ -448,17 +461,6 @@ def main() -> None:
             )
     output = args.output
     output.mkdir(exist_ok=True)
-
-    def clean(value):
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
-        if isinstance(value, float | np.floating):
-            return float(value) if math.isfinite(value) else None
-        if isinstance(value, np.integer):
-            return int(value)
-        return value
 
     text = json.dumps(clean(results), indent=2, allow_nan=False)
     (output / "bench_deep.json").write_text(text + "\n")

@@ -190,18 +190,6 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def clean(value):
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 20 epochs; no output")
@@ -261,7 +249,7 @@ def main(argv=None) -> dict:
     text = markdown(results)
     if not args.quick:
         args.output.mkdir(parents=True, exist_ok=True)
-        body = json.dumps(clean(results), indent=2, allow_nan=False)
+        body = json.dumps(bench_deep.clean(results), indent=2, allow_nan=False)
         (args.output / "bench_low_sample.json").write_text(body + "\n")
         (args.output / "bench_low_sample.md").write_text(text + "\n")
     print(text)

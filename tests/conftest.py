@@ -49,3 +49,17 @@ def make_protocol(content: dict):
 
 def load_example(name: str):
     return make_protocol(protocol_dict(name))
+
+
+def load_bench(name: str):
+    """The module ``bench/<name>.py``, imported once (benchmarks are scripts, not a
+    package; dataclasses look their module up in ``sys.modules`` while being built)."""
+    import importlib.util
+    import sys
+
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

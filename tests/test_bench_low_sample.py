@@ -3,27 +3,18 @@ checked by hand) and its ablation generator (an RHVAE that decodes prior draws).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_low_sample.py"
+from tests.conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    name = "bench_low_sample"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_bench("bench_low_sample")
 
 
 def run(bench, fidelity: float, detection: float, gain: float) -> dict:

@@ -10,27 +10,18 @@ function of its seed.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_type1_generated_control.py"
+from tests.conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    name = "bench_type1_generated_control"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while building
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_bench("bench_type1_generated_control")
 
 
 @pytest.fixture(scope="module")
