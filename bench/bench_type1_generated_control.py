@@ -125,7 +125,10 @@ from scipy.special import ndtr, ndtri
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 OUTPUT = HERE / "output"
+
+from bench_deep import clean  # noqa: E402  (JSON-ready numbers)
 
 ALPHA = 0.05
 BAND = 0.02  # the tolerance of the requirement: within +/-2 percentage points of alpha
@@ -698,18 +701,6 @@ def markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def clean(value):
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def merged(path: Path, results: dict) -> dict:
