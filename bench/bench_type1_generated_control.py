@@ -59,12 +59,16 @@ Three variants per source:
   way: ``real_subsample`` on a split is the conditional rate of that split's real data,
   the yardstick of the generators on the same split.
 - ``ensemble`` (the calibrated analysis): every replicate draws a new split as in
-  ``refit``, fits the generator ``ENSEMBLE_MEMBERS`` = 5 times on its historical part (new
-  seeds), draws one control arm of 100 from each fit and tests with
-  :func:`analysis.synthetic_control.generated_control_test`: the mean log-rank log hazard
-  ratio over the arms, its variance the log-rank variance of treated against the real
-  historical patients plus the between-arm variance over 5 (t reference). The row also
-  gives the plain log-rank test against the first arm on the same replicates ("naive").
+  ``refit``, fits the generator ``ENSEMBLE_MEMBERS`` = 5 times, each time on a bootstrap
+  resample of its historical part (new seeds), draws one control arm of ``ENSEMBLE_ARM`` =
+  1,000 from each fit (censored, for the Bayesian models, from the resample's reverse
+  Kaplan-Meier) and tests with :func:`analysis.synthetic_control.generated_control_test`:
+  the mean log-rank log hazard ratio over the arms, its variance the treated arm's
+  sampling variance plus ``(1 + 1/5) b - w`` (``b``: between-arm variance, ``w``: the arms'
+  own sampling variance; t reference). ``real_bootstrap`` here is the perfect generator
+  of a resample (1,000 draws with replacement from it); ``real_subsample`` cannot draw
+  1,000 of 300 and is not run. The row also gives the plain log-rank test against the
+  first arm on the same replicates ("naive").
 
 Why a generated control arm cannot be exactly calibrated here: the log-rank variance
 counts the 100 + 100 patients of the trial, but a generated arm is drawn from a fitted
@@ -141,6 +145,7 @@ FIXED_SPLIT = 999_999  # seed-sequence key of the fixed splits of the fit-once v
 
 FIT_ONCE_SPLITS = 5  # independent (split, fit) pairs of the fit-once variant
 ENSEMBLE_MEMBERS = 5  # generator fits per replicate in the ensemble variant
+ENSEMBLE_ARM = 1000  # virtual patients per fit in the ensemble variant
 
 #: Replicates per (source, variant) at the default setting; for the fit-once variant, per
 #: split (each of the ``FIT_ONCE_SPLITS`` splits has its own fit and this many replicates).
@@ -160,13 +165,11 @@ REPLICATES: dict[tuple[str, str], int] = {
     ("vae", "fit_once"): 400,
     ("rhvae", "fit_once"): 100,
     ("rhvae_default", "fit_once"): 100,
-    ("real_subsample", "ensemble"): 4000,
     ("real_bootstrap", "ensemble"): 4000,
-    ("copula", "ensemble"): 1000,
-    ("bayesian_pwe", "ensemble"): 100,
+    ("copula", "ensemble"): 400,
+    ("bayesian_pwe", "ensemble"): 80,
     ("vae", "ensemble"): 120,
-    ("rhvae", "ensemble"): 60,
-    ("rhvae_default", "ensemble"): 50,
+    ("rhvae_default", "ensemble"): 40,
 }
 QUICK_REPLICATES: dict[tuple[str, str], int] = {
     key: 200 if key[0].startswith("real_") else (20 if key[1] == "fit_once" else 3)
@@ -381,16 +384,18 @@ def replicate_ensemble(
     members: int = ENSEMBLE_MEMBERS,
     n_historical: int = N_HISTORICAL,
     n_arm: int = N_ARM,
+    n_generated: int = ENSEMBLE_ARM,
     alpha: float = ALPHA,
 ) -> dict[str, Any]:
     """One trial analysed by :func:`analysis.synthetic_control.generated_control_test`.
 
     The split and the treated arm are drawn as in :func:`replicate` (the same seed gives
-    the same ones); the generator is then fitted ``members`` times on the historical
-    patients (new seeds) and each fit draws one control arm of ``n_arm`` patients (the
-    real-data references draw ``members`` arms). Returns ``reject`` and ``z`` of the
-    ensemble test, ``naive_z`` (the plain log-rank against the first arm) and the total
-    fit time.
+    the same ones); the generator is then fitted ``members`` times, each time on a
+    bootstrap resample of the historical patients (new seeds), and each fit draws one
+    control arm of ``n_generated`` patients (the real-data reference draws them with
+    replacement from its resample). Returns ``reject`` and ``z`` of the test, ``naive_z``
+    (the plain log-rank against the first arm), the share of the test's variance that
+    comes from the generator and the total fit time.
     """
     from analysis.synthetic_control import generated_control_test
 
@@ -400,15 +405,17 @@ def replicate_ensemble(
     treated = pool.iloc[rows]
     arms, infos = [], []
     for fit_k, control_k in zip(fit_ss.spawn(members), control_ss.spawn(members), strict=True):
+        resample_k, seed_k = fit_k.spawn(2)
+        picks = np.random.default_rng(resample_k).integers(0, len(historical), len(historical))
+        resample = historical.iloc[picks].reset_index(drop=True)
         model = None
         if source.reference is None:
-            model, info = fit(source, historical, int(fit_k.generate_state(1)[0] % 2**31))
+            model, info = fit(source, resample, int(seed_k.generate_state(1)[0] % 2**31))
             infos.append(info)
-        arms.append(control_arm(source, historical, n_arm, np.random.default_rng(control_k), model))
+        rng = np.random.default_rng(control_k)
+        arms.append(control_arm(source, resample, n_generated, rng, model))
     result = generated_control_test(
-        (treated[TIME].to_numpy(float), treated[EVENT].to_numpy() == 1),
-        (historical[TIME].to_numpy(float), historical[EVENT].to_numpy() == 1),
-        arms,
+        (treated[TIME].to_numpy(float), treated[EVENT].to_numpy() == 1), arms
     )
     critical = float(ndtri(1 - alpha / 2))
     out: dict[str, Any] = {
@@ -416,7 +423,7 @@ def replicate_ensemble(
         "z": result.z,
         "naive_z": result.naive_z,
         "naive_reject": bool(abs(result.naive_z) > critical),
-        "between_over_historical": result.between_variance / result.historical_variance,
+        "generator_share": result.generator_variance / result.se**2,
     }
     if infos:
         out["fit_seconds"] = float(sum(i["fit_seconds"] for i in infos))
@@ -493,9 +500,7 @@ def summarize(results: list[dict[str, Any]], alpha: float = ALPHA) -> dict[str, 
         naive = np.array([r["naive_z"] for r in results], dtype=float)
         out["naive_type1_error"] = float(np.mean([r["naive_reject"] for r in results]))
         out["naive_sd_z"] = float(np.nanstd(naive, ddof=1)) if n > 1 else None
-        out["between_over_historical_mean"] = float(
-            np.mean([r["between_over_historical"] for r in results])
-        )
+        out["generator_share_mean"] = float(np.mean([r["generator_share"] for r in results]))
     fits = [r for r in results if "fit_seconds" in r]
     if fits:
         out["fit_seconds_mean"] = float(np.mean([r["fit_seconds"] for r in fits]))
@@ -614,17 +619,18 @@ def markdown(results: dict) -> str:
         lines += [
             "",
             f"Ensemble test (analysis.synthetic_control.generated_control_test): per "
-            f"replicate, a new split, {ensemble[0]['members']} generator fits on its "
-            f"historical patients (new seeds), one control arm of {d['n_arm']} from each; "
-            "the mean log-rank log hazard ratio over the arms, with variance = log-rank "
-            "variance of treated against the real historical patients + between-arm "
-            "variance / K, t reference. *Naive*: the plain log-rank test against the first "
-            "arm, on the same replicates. *b / (K v_h)*: the share the between-fit term adds "
-            "to the historical variance.",
+            f"replicate, a new split, {ensemble[0]['members']} generator fits, each on a "
+            "bootstrap resample of its historical patients (new seeds), one control arm of "
+            f"{d['ensemble_arm']} from each; the mean log-rank log hazard ratio over the "
+            "arms, with variance = the treated arm's sampling variance + (1 + 1/K) b - w "
+            "(b: between-arm variance, w: the arms' own sampling variance), t reference. "
+            "*Naive*: the plain log-rank test against the first arm, on the same "
+            "replicates. *Generator share*: the share of the test's variance that comes "
+            "from the generated control.",
             "",
             "| source | R | type I error (%) | MC SE (pp) | 95 % CI (%) | within ±2 pp | "
             "CI vs [3, 7] % | mean z | SD z | normal fit of z (%) | naive type I (%) | "
-            "naive SD z | b / (K v_h) | fits (s, all K) |",
+            "naive SD z | generator share | fits (s, all K) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in ensemble:
@@ -635,7 +641,7 @@ def markdown(results: dict) -> str:
                 if "type1_from_z" in row
                 else ""
             )
-            share = row["between_over_historical_mean"] / row["members"]
+            share = row["generator_share_mean"]
             lines.append(
                 f"| {row['source']} | {row['replicates']} | {pct(row['type1_error'])} | "
                 f"{pct(row['mc_se'])} | {pct(lo)}-{pct(hi)} | "
@@ -706,7 +712,8 @@ def markdown(results: dict) -> str:
 def merged(path: Path, results: dict) -> dict:
     """A partial run (``--sources`` / ``--variants``) merged into the results already at
     ``path`` when they were run with the same seed and mode: its rows replace those of the
-    same source and variant; the total time adds up."""
+    same source and variant, and rows of a (source, variant) no longer run are dropped; the
+    total time adds up."""
     if not path.exists():
         return results
     earlier = json.loads(path.read_text())
@@ -714,7 +721,11 @@ def merged(path: Path, results: dict) -> dict:
         return results
     ran = {(row["source"], row["variant"]) for row in results["rows"]}
     order = {key: i for i, key in enumerate(REPLICATES)}
-    rows = [r for r in earlier["rows"] if (r["source"], r["variant"]) not in ran]
+    rows = [
+        r
+        for r in earlier["rows"]
+        if (r["source"], r["variant"]) not in ran and (r["source"], r["variant"]) in order
+    ]
     rows = sorted(
         [*rows, *results["rows"]], key=lambda r: order.get((r["source"], r["variant"]), 0)
     )
@@ -777,6 +788,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "bayesian_mcmc": BAYES_MCMC,
             "fit_once_splits": n_splits,
             "ensemble_members": ENSEMBLE_MEMBERS,
+            "ensemble_arm": ENSEMBLE_ARM,
         },
         "predicted_type1_perfect_generator": predicted_type1(N_ARM, N_ARM, N_HISTORICAL, ALPHA),
         "sources": {},
