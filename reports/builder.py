@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -66,7 +67,11 @@ def _version(name: str) -> str | None:
 def pdf_support() -> str | None:
     """``None`` when WeasyPrint can render PDF here, otherwise why not."""
     try:
-        import weasyprint  # noqa: F401
+        with warnings.catch_warnings():
+            # a WeasyPrint import without the optional HarfBuzz-Subset library warns of
+            # a future requirement; PDF output works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import weasyprint  # noqa: F401
     except ImportError:
         return "the PDF needs WeasyPrint: pip install weasyprint"
     except OSError as exc:  # its system libraries (Pango, HarfBuzz) are missing
